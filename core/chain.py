@@ -1,0 +1,267 @@
+"""The retrieval chain: condense → retrieve → numbered, fenced context → generate (streamed)
+→ citations checked → confidence.
+
+Each stage is a LangChain runnable, invoked one at a time so every stage is timed and so the
+chain can fall back to the extractive answerer even after the LLM has started streaming (a
+runnable's `with_fallbacks` cannot take back tokens already shown).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable
+
+from core.citations import parse_citations
+from core.confidence import Confidence, compute_confidence
+from core.embeddings import SimilarityScale
+from core.extractive import MODEL_NAME as EXTRACTIVE_MODEL
+from core.extractive import ExtractiveAnswerer
+from core.injection import looks_like_instructions
+from core.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
+from core.retrieval import StoreRetriever
+from core.stores.base import SearchFilter
+
+GeneratorKind = Literal["llm", "extractive", "fallback", "none"]
+# A follow-up that leans on the previous turn ("what about its population?").
+_REFERRING = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b|^(그|이|저)\s", re.I
+)
+_MAX_HISTORY_TURNS = 6
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage given to the model, numbered as in the prompt."""
+
+    n: int
+    chunk_id: str
+    document_id: str
+    document: str
+    page: int | None
+    heading: str | None
+    quote: str
+    score: float
+    keyword_score: float | None
+    vector_score: float | None
+    cited: bool = False
+    flagged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    standalone_question: str
+    answer: str
+    sources: list[Source]
+    confidence: Confidence
+    generator: GeneratorKind
+    model: str
+    prompt_version: str | None
+    notice: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    answer_id: str | None = None
+
+    @property
+    def citations(self) -> list[Source]:
+        return [s for s in self.sources if s.cited]
+
+    @property
+    def abstained(self) -> bool:
+        return self.generator == "none" or self.answer.strip() == NO_ANSWER
+
+
+@dataclass(frozen=True)
+class AskEvent:
+    """`token`: text to append; `reset`: discard what was streamed (the LLM failed mid-answer,
+    a fallback answer follows); `done`: the final, checked result."""
+
+    kind: Literal["token", "reset", "done"]
+    text: str = ""
+    result: AnswerResult | None = None
+
+
+def format_history(history: Sequence[tuple[str, str]]) -> str:
+    turns = history[-_MAX_HISTORY_TURNS:]
+    return "\n".join(f"{'User' if role == 'user' else 'Assistant'}: {text}" for role, text in turns)
+
+
+class RagChain:
+    def __init__(
+        self,
+        *,
+        retriever: StoreRetriever,
+        extractive: ExtractiveAnswerer,
+        chat_model: BaseChatModel | None,
+        model_name: str,
+        scale: SimilarityScale,
+    ) -> None:
+        self.retriever = retriever
+        self.extractive = extractive
+        self.chat_model = chat_model
+        self.model_name = model_name if chat_model is not None else EXTRACTIVE_MODEL
+        self.scale = scale
+        self.condense_chain: Runnable[dict[str, str], str] | None = None
+        self.answer_chain: Runnable[dict[str, str], Any] | None = None
+        if chat_model is not None:
+            self.condense_chain = CONDENSE.template | chat_model | StrOutputParser()
+            self.answer_chain = ANSWER.template | chat_model
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """A question that stands alone, for retrieval. Without an LLM, a short or referring
+        follow-up is joined to the previous question instead."""
+        previous = [text for role, text in history if role == "user"]
+        if not previous:
+            return question
+        if self.condense_chain is not None:
+            try:
+                rewritten = self.condense_chain.invoke(
+                    {"history": format_history(history), "question": question}
+                ).strip()
+                if rewritten:
+                    return rewritten
+            except Exception:  # noqa: BLE001 - condensing is an optimisation; fall through
+                pass
+        if len(question.split()) <= 4 or _REFERRING.search(question):
+            return f"{previous[-1]} {question}"
+        return question
+
+    def covers(self, passages: Sequence[Document]) -> bool:
+        """Whether the documents plausibly answer: the best passage must be close in meaning
+        (keyword-only retrieval has no similarity to judge by, so any hit counts)."""
+        sims = [p.metadata.get("vector_score") for p in passages]
+        known = [s for s in sims if s is not None]
+        if not passages:
+            return False
+        return not known or max(known) >= self.scale.threshold
+
+    def stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        filters: SearchFilter | None = None,
+    ) -> Iterator[AskEvent]:
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        standalone = self.condense(question, history)
+        timings["condense"] = time.perf_counter() - start
+
+        mark = time.perf_counter()
+        retriever = self.retriever.model_copy(update={"filters": filters})
+        passages = retriever.invoke(standalone)
+        timings["retrieve"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        generation = yield from self._generate(standalone, passages, timings, mark)
+        text, generator, notice, usage = generation
+        timings["generate"] = time.perf_counter() - mark
+
+        parsed = parse_citations(text, len(passages))
+        flagged = [looks_like_instructions(p.page_content) for p in passages]
+        abstained = generator == "none" or parsed.text.strip() == NO_ANSWER
+        confidence = compute_confidence(
+            standalone,
+            parsed.text,
+            passages,
+            scale=self.scale,
+            abstained=abstained,
+            flagged_passages=sum(flagged),
+        )
+        sources = [
+            Source(
+                n=n,
+                chunk_id=p.metadata["chunk_id"],
+                document_id=p.metadata["document_id"],
+                document=p.metadata["document"],
+                page=p.metadata.get("page"),
+                heading=p.metadata.get("heading"),
+                quote=p.page_content,
+                score=float(p.metadata.get("score") or 0.0),
+                keyword_score=p.metadata.get("keyword_score"),
+                vector_score=p.metadata.get("vector_score"),
+                cited=n in parsed.cited,
+                flagged=flagged[n - 1],
+            )
+            for n, p in enumerate(passages, start=1)
+        ]
+        timings["total"] = time.perf_counter() - start
+        result = AnswerResult(
+            question=question,
+            standalone_question=standalone,
+            answer=parsed.text,
+            sources=sources,
+            confidence=confidence,
+            generator=generator,
+            model=self.model_name if generator == "llm" else EXTRACTIVE_MODEL,
+            prompt_version=ANSWER.id if generator in ("llm", "fallback") else None,
+            notice=notice,
+            timings={k: round(v, 4) for k, v in timings.items()},
+            prompt_tokens=usage.get("input_tokens"),
+            completion_tokens=usage.get("output_tokens"),
+        )
+        yield AskEvent("done", result=result)
+
+    def _generate(
+        self,
+        question: str,
+        passages: Sequence[Document],
+        timings: dict[str, float],
+        started: float,
+    ) -> Iterator[AskEvent]:
+        """Streams tokens; its return value is (text, generator, notice, usage)."""
+        if not self.covers(passages):
+            yield AskEvent("token", NO_ANSWER)
+            notice = "No passage in the documents is close enough to this question."
+            return NO_ANSWER, "none", notice, {}
+        if self.answer_chain is None:
+            text = yield from self._extractive(question, passages)
+            return text, "extractive", None, {}
+
+        context = "\n\n".join(
+            format_passage(n, p.metadata["document"], p.metadata.get("page"), p.page_content)
+            for n, p in enumerate(passages, start=1)
+        )
+        streamed: list[str] = []
+        usage: dict[str, int] = {}
+        try:
+            for chunk in self.answer_chain.stream({"context": context, "question": question}):
+                piece = chunk.content if isinstance(chunk.content, str) else ""
+                if piece:
+                    if not streamed:
+                        timings["first_token"] = time.perf_counter() - started
+                    streamed.append(piece)
+                    yield AskEvent("token", piece)
+                if getattr(chunk, "usage_metadata", None):
+                    usage = dict(chunk.usage_metadata)
+            if not "".join(streamed).strip():
+                raise ValueError("the model returned an empty answer")
+            return "".join(streamed), "llm", None, usage
+        except Exception as exc:  # noqa: BLE001 - any model failure falls back, with a notice
+            if streamed:
+                yield AskEvent("reset")
+            notice = (
+                f"The language model failed ({type(exc).__name__}: {str(exc)[:200]}). "
+                "This answer was extracted from the passages instead."
+            )
+            text = yield from self._extractive(question, passages)
+            return text, "fallback", notice, usage
+
+    def _extractive(self, question: str, passages: Sequence[Document]) -> Iterator[AskEvent]:
+        pieces = []
+        for piece in self.extractive.stream(question, passages):
+            pieces.append(piece)
+            yield AskEvent("token", piece)
+        return "".join(pieces)

@@ -1,0 +1,138 @@
+"""Every setting Loupe reads, in one place.
+
+Values come from (first wins): keyword arguments, environment variables, a `.env` file, then
+`.streamlit/secrets.toml`. Loupe's own settings take a `LOUPE_` prefix; the conventional names
+(`DATABASE_URL`, `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `WEAVIATE_URL`, ...) are read as they are,
+so a deployment can use the variables its platform already sets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SECRETS_TOML = Path(".streamlit/secrets.toml")
+
+
+def _env(name: str, *aliases: str) -> AliasChoices:
+    """Accept `LOUPE_NAME`, the plain field name (for TOML files) and conventional aliases."""
+    return AliasChoices(f"LOUPE_{name.upper()}", name, *aliases)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, case_sensitive=False
+    )
+
+    # Storage
+    data_dir: Path = Field(Path("data"), validation_alias=_env("data_dir"))
+    database_url: str | None = Field(None, validation_alias=_env("database_url", "DATABASE_URL"))
+    vector_store: Literal["lancedb", "weaviate"] = Field(
+        "lancedb", validation_alias=_env("vector_store")
+    )
+    workspace: str = Field("default", validation_alias=_env("workspace"))
+
+    # Embeddings: `minilm` is bundled (English), `e5` is bundled multilingual (Korean too),
+    # `openai` uses the OpenAI-compatible endpoint, `sentence-transformers` loads any hub model.
+    embeddings: Literal["minilm", "e5", "openai", "sentence-transformers"] = Field(
+        "minilm", validation_alias=_env("embeddings")
+    )
+    embedding_model: str | None = Field(None, validation_alias=_env("embedding_model"))
+    embed_batch_size: int = Field(64, ge=1, validation_alias=_env("embed_batch_size"))
+
+    # Generation: `auto` is OpenAI-compatible when an API key or base URL is set, else extractive.
+    llm: Literal["auto", "openai", "extractive"] = Field("auto", validation_alias=_env("llm"))
+    llm_model: str = Field("gpt-4o-mini", validation_alias=_env("llm_model", "OPENAI_MODEL"))
+    llm_timeout: float = Field(60.0, gt=0, validation_alias=_env("llm_timeout"))
+    llm_max_retries: int = Field(1, ge=0, validation_alias=_env("llm_max_retries"))
+    llm_temperature: float = Field(0.0, ge=0, validation_alias=_env("llm_temperature"))
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("openai_api_key", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=_env("openai_base_url", "OPENAI_BASE_URL")
+    )
+
+    # Chunking
+    chunk_size: int = Field(1000, ge=100, validation_alias=_env("chunk_size"))
+    chunk_overlap: int = Field(150, ge=0, validation_alias=_env("chunk_overlap"))
+
+    # Retrieval: alpha is the vector share of the hybrid score (0 = keyword only, 1 = vector only).
+    retrieval_k: int = Field(5, ge=1, validation_alias=_env("retrieval_k"))
+    hybrid_alpha: float = Field(0.5, ge=0, le=1, validation_alias=_env("hybrid_alpha"))
+    candidate_k: int = Field(50, ge=1, validation_alias=_env("candidate_k"))
+    # Below this cosine similarity of the best passage, the documents are taken not to cover
+    # the question and no answer is generated. Unset: the embedding model's own default.
+    min_vector_similarity: float | None = Field(
+        None, ge=-1, le=1, validation_alias=_env("min_vector_similarity")
+    )
+
+    # Weaviate (production store)
+    weaviate_url: str | None = Field(None, validation_alias=_env("weaviate_url", "WEAVIATE_URL"))
+    weaviate_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("weaviate_api_key", "WEAVIATE_API_KEY")
+    )
+    weaviate_grpc_port: int = Field(
+        50051, validation_alias=_env("weaviate_grpc_port", "WEAVIATE_GRPC_PORT")
+    )
+    weaviate_embedded: bool = Field(
+        False, validation_alias=_env("weaviate_embedded", "WEAVIATE_EMBEDDED")
+    )
+    weaviate_multi_tenancy: bool = Field(
+        False, validation_alias=_env("weaviate_multi_tenancy", "WEAVIATE_MULTI_TENANCY")
+    )
+    weaviate_tokenization: Literal["word", "kagome_kr", "gse", "trigram", "whitespace"] = Field(
+        "word", validation_alias=_env("weaviate_tokenization", "WEAVIATE_TOKENIZATION")
+    )
+    weaviate_collection: str = Field("LoupeChunk", validation_alias=_env("weaviate_collection"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = TomlConfigSettingsSource(settings_cls, toml_file=SECRETS_TOML)
+        return init_settings, env_settings, dotenv_settings, secrets
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL: `DATABASE_URL`, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'loupe.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        """Originals, named by content hash, so the store can be rebuilt and pages opened."""
+        return self.data_dir / "files"
+
+    @property
+    def lancedb_dir(self) -> Path:
+        return self.data_dir / "lancedb"
+
+    @property
+    def llm_enabled(self) -> bool:
+        if self.llm == "openai":
+            return True
+        if self.llm == "extractive":
+            return False
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings(...)` instead."""
+    return Settings()
