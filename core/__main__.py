@@ -73,13 +73,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from core.stores.base import SearchFilter
 
+    if (args.question is None) == (args.questions_file is None):
+        raise ValueError("Give either a QUESTION or --questions-file.")
     loupe = _loupe()
     filters = SearchFilter(document_ids=tuple(args.document or ()), tags=tuple(args.tag or ()))
+    scope = None if filters.empty else filters
+    if args.questions_file is not None:
+        # One question per line; with --json, one JSON object per line (JSON Lines).
+        lines = Path(args.questions_file).read_text(encoding="utf-8").splitlines()
+        for question in filter(None, (line.strip() for line in lines)):
+            result = loupe.ask(question, filters=scope, user=args.user)
+            payload = _answer_payload(result)
+            print(json.dumps(payload, ensure_ascii=False) if args.json else _answer_text(result))
+        return EXIT_OK
     stream = not args.json and sys.stdout.isatty()
     result = None
-    for event in loupe.ask_stream(
-        args.question, filters=None if filters.empty else filters, user=args.user
-    ):
+    for event in loupe.ask_stream(args.question, filters=scope, user=args.user):
         if event.kind == "token" and stream:
             print(event.text, end="", flush=True)
         elif event.kind == "reset" and stream:
@@ -87,7 +96,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
         elif event.result is not None:
             result = event.result
     assert result is not None
-    payload = {
+    text = _answer_text(result)
+    # When streaming, the answer is already on screen: print only what follows it.
+    _print(args, _answer_payload(result), text[len(result.answer) :] if stream else text)
+    return EXIT_OK
+
+
+def _answer_payload(result: Any) -> dict[str, Any]:
+    return {
         "answer_id": result.answer_id,
         "question": result.question,
         "standalone_question": result.standalone_question,
@@ -116,17 +132,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
         "timings": result.timings,
         "tokens": {"prompt": result.prompt_tokens, "completion": result.completion_tokens},
     }
+
+
+def _answer_text(result: Any) -> str:
     cites = "\n".join(
         f"[{c.n}] {c.document}" + (f", page {c.page}" if c.page else "") for c in result.citations
     )
-    text = (
-        ("" if stream else result.answer)
+    return (
+        result.answer
         + f"\n\n{cites}\n\nConfidence: {result.confidence.label} ({result.confidence.score:.2f})"
         + (f"\nNote: {result.notice}" if result.notice else "")
         + f"\nAnswer id: {result.answer_id}"
     )
-    _print(args, payload, text.strip())
-    return EXIT_OK
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -211,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", parents=[common], help="ask a question")
-    p.add_argument("question")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--questions-file", help="ask every line of this file (JSON Lines with --json)")
     p.add_argument("--document", action="append", help="only this document id (repeatable)")
     p.add_argument("--tag", action="append", help="only documents with this tag (repeatable)")
     p.set_defaults(func=cmd_ask)

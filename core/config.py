@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -94,6 +94,15 @@ class Settings(BaseSettings):
         "word", validation_alias=_env("weaviate_tokenization", "WEAVIATE_TOKENIZATION")
     )
     weaviate_collection: str = Field("LoupeChunk", validation_alias=_env("weaviate_collection"))
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
+                f"({self.chunk_size})"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""Ingestion: uploaded files become cited, searchable chunks."""

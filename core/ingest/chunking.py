@@ -1,0 +1,48 @@
+"""Cut loaded sections into overlapping chunks for embedding and retrieval.
+
+Each section is split on its own, so a chunk never spans two pages or two headings and its
+citation stays exact; positions run across the whole document so its order can be rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from core.ingest.loaders import Section
+
+# Coarsest boundary first. Korean ends sentences with the same ". ? !" as English, so those
+# serve both; "。" covers Chinese and Japanese text. Clause marks come before a bare space so a
+# long sentence breaks at a comma rather than mid-phrase, and "" is the last resort that keeps
+# every chunk within size.
+SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "。", "; ", ", ", " ", ""]
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    text: str
+    position: int
+    page: int | None
+    heading: str | None
+
+
+def chunk_sections(sections: Sequence[Section], *, size: int, overlap: int) -> list[ChunkDraft]:
+    """Split each section into chunks of at most `size` characters, `overlap` shared between
+    neighbours; the same input always gives the same chunks, so re-ingesting is idempotent."""
+    if size < 1 or not 0 <= overlap < size:
+        raise ValueError(f"need size >= 1 and 0 <= overlap < size, got {size=} {overlap=}")
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=size,
+        chunk_overlap=overlap,
+        separators=SEPARATORS,
+        keep_separator="end",  # a sentence keeps its full stop instead of the next one taking it
+        strip_whitespace=True,
+    )
+    # The splitter strips each chunk and drops those left empty, so whitespace never becomes one.
+    pieces = [(section, text) for section in sections for text in splitter.split_text(section.text)]
+    return [
+        ChunkDraft(text=text, position=position, page=section.page, heading=section.heading)
+        for position, (section, text) in enumerate(pieces)
+    ]

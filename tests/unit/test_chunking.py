@@ -1,0 +1,127 @@
+"""Chunking with the real LangChain splitter: sizes, order, metadata, Korean."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core.ingest.chunking import ChunkDraft, chunk_sections
+from core.ingest.loaders import Section
+
+WORDS = "retrieval answers cite pages while experts review feedback and scores".split()
+
+
+def prose(seed: int, sentences: int) -> str:
+    rng = random.Random(seed)
+    paragraphs, sentence_list = [], []
+    for i in range(sentences):
+        words = rng.choices(WORDS, k=rng.randint(4, 14))
+        sentence_list.append(" ".join(words).capitalize() + rng.choice([".", "?", "!"]))
+        if i % 5 == 4:
+            paragraphs.append(" ".join(sentence_list))
+            sentence_list = []
+    paragraphs.append(" ".join(sentence_list))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+SECTIONS = [
+    Section(prose(1, 30), page=1),
+    Section(prose(2, 30), page=2, heading="Setup > Linux"),
+    Section("   \n\n  ", page=3),
+    Section(prose(3, 10), heading="Usage"),
+]
+
+
+def test_positions_are_sequential_and_stable() -> None:
+    first = chunk_sections(SECTIONS, size=200, overlap=40)
+    again = chunk_sections(SECTIONS, size=200, overlap=40)
+    assert first == again
+    assert [c.position for c in first] == list(range(len(first)))
+    assert len(first) > len(SECTIONS)
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(40, 0), (120, 30), (500, 100)])
+def test_chunks_respect_size_and_cover_the_text(size: int, overlap: int) -> None:
+    chunks = chunk_sections(SECTIONS, size=size, overlap=overlap)
+    assert all(0 < len(c.text) <= size for c in chunks)
+    assert all(c.text == c.text.strip() for c in chunks)
+    words_in = [w for s in SECTIONS for w in s.text.split()]
+    words_out = [w for c in chunks for w in c.text.split()]
+    if overlap == 0:
+        assert words_out == words_in
+    else:
+        assert set(words_out) == set(words_in)
+
+
+def test_overlap_repeats_the_tail_of_the_previous_chunk() -> None:
+    # LangChain overlaps whole pieces of the level it split at; words here, so it is visible.
+    words = [f"w{i}" for i in range(120)]
+    chunks = chunk_sections([Section(" ".join(words))], size=60, overlap=20)
+    assert len(chunks) > 2
+    for previous, current in zip(chunks, chunks[1:], strict=False):
+        before, after = previous.text.split(), current.text.split()
+        start = before.index(after[0])  # the next chunk starts inside this one...
+        assert start > 0 and len(" ".join(before[start:])) <= 20  # ...at most `overlap` back
+    assert [w for w in words if not any(w in c.text.split() for c in chunks)] == []
+
+
+def test_chunks_never_cross_sections_and_keep_their_metadata() -> None:
+    chunks = chunk_sections(SECTIONS, size=150, overlap=20)
+    by_origin = {(s.page, s.heading): s.text for s in SECTIONS}
+    assert {(c.page, c.heading) for c in chunks} == {
+        (1, None),
+        (2, "Setup > Linux"),
+        (None, "Usage"),
+    }
+    for chunk in chunks:
+        assert chunk.text in by_origin[(chunk.page, chunk.heading)]
+    # Document order: all of page 1, then page 2, then the Usage section.
+    origins = [(c.page, c.heading) for c in chunks]
+    assert origins == sorted(origins, key=[(1, None), (2, "Setup > Linux"), (None, "Usage")].index)
+
+
+def test_paragraphs_are_preferred_over_mid_sentence_cuts() -> None:
+    first, second = "A short first paragraph.", "A second paragraph, also short."
+    chunks = chunk_sections([Section(f"{first}\n\n{second}")], size=40, overlap=0)
+    assert [c.text for c in chunks] == [first, second]
+
+
+def test_sentences_keep_their_own_full_stop() -> None:
+    text = "One sentence here. Another sentence there? A third one now! And a last."
+    chunks = chunk_sections([Section(text)], size=25, overlap=0)
+    assert [c.text for c in chunks] == [
+        "One sentence here.",
+        "Another sentence there?",
+        "A third one now!",
+        "And a last.",
+    ]
+
+
+def test_korean_text_splits_at_sentence_ends() -> None:
+    sentence = "이 문서는 검색 증강 생성 시스템의 설치 방법을 설명합니다. "
+    section = Section((sentence * 12).strip(), page=7, heading="설치 안내")
+    chunks = chunk_sections([section], size=100, overlap=0)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert len(chunk.text) <= 100
+        assert chunk.text.endswith("설명합니다.")
+        assert (chunk.page, chunk.heading) == (7, "설치 안내")
+    assert "".join(c.text.replace(" ", "") for c in chunks) == section.text.replace(" ", "")
+
+
+def test_nothing_to_chunk() -> None:
+    assert chunk_sections([], size=100, overlap=10) == []
+    assert chunk_sections([Section(" \n\t ")], size=100, overlap=10) == []
+
+
+def test_short_section_is_one_chunk() -> None:
+    assert chunk_sections([Section("  Just this.  ", page=2)], size=100, overlap=10) == [
+        ChunkDraft(text="Just this.", position=0, page=2, heading=None)
+    ]
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(0, 0), (100, 100), (100, 150), (100, -1)])
+def test_bad_sizes_are_refused(size: int, overlap: int) -> None:
+    with pytest.raises(ValueError):
+        chunk_sections([Section("text")], size=size, overlap=overlap)
