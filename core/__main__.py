@@ -131,6 +131,7 @@ def _answer_payload(result: Any) -> dict[str, Any]:
         "notice": result.notice,
         "timings": result.timings,
         "tokens": {"prompt": result.prompt_tokens, "completion": result.completion_tokens},
+        "verified": result.verified.__dict__ if result.verified else None,
     }
 
 
@@ -148,7 +149,10 @@ def _answer_text(result: Any) -> str:
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     loupe = _loupe()
-    verdicts = dict(v.split("=", 1) for v in args.verdict or ())
+    verdicts: dict[str | int, str] = {}
+    for verdict in args.verdict or ():
+        n, _, value = verdict.partition("=")
+        verdicts[n.strip()] = value.strip()
     rating = "up" if args.up else "down" if args.down else None
     feedback_id = loupe.feedback(
         args.answer_id,
@@ -215,6 +219,61 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return EXIT_OK if result.outcome != "failed" else EXIT_ALL_FAILED
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    rows = _loupe().export(args.kind)
+    lines = "\n".join(json.dumps(row, ensure_ascii=False, default=str) for row in rows)
+    if args.out:
+        Path(args.out).write_text(lines + ("\n" if lines else ""), encoding="utf-8")
+        print(f"Wrote {len(rows)} {args.kind} records to {args.out}.", file=sys.stderr)
+    else:
+        print(lines)
+    return EXIT_OK
+
+
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    """Copy chunks and vectors from the embedded store to Weaviate, without re-embedding."""
+    from core.config import get_settings
+    from core.embeddings import dimension, get_embeddings
+    from core.stores.lancedb import LanceDBStore
+    from core.stores.migrate import migrate_store
+    from core.stores.weaviate import WeaviateStore
+
+    settings = get_settings()
+    dim = dimension(get_embeddings(settings))
+    source = LanceDBStore(settings.lancedb_dir, dimension=dim, table=f"chunks_{settings.workspace}")
+    target = WeaviateStore(settings, dimension=dim)
+    bar: Any = None
+    if sys.stderr.isatty() and not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="chunk", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        copied = migrate_store(
+            source,
+            target,
+            batch_size=args.batch_size,
+            progress=progress,
+            checkpoint=settings.data_dir / "migrate-store.ids",
+        )
+    finally:
+        target.close()
+        if bar is not None:
+            bar.close()
+    _print(
+        args,
+        {"copied": copied, "total": source.count()},
+        f"Copied {copied} chunks; Weaviate now holds {target.count()}.",
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -255,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", parents=[common], help="rebuild a document's chunks")
     p.add_argument("document_id")
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("export", parents=[common], help="datasets from expert feedback (JSONL)")
+    p.add_argument("kind", choices=["finetune", "preferences", "eval"])
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "migrate-store", parents=[common], help="copy the embedded store to Weaviate"
+    )
+    p.add_argument("--to", choices=["weaviate"], required=True)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.set_defaults(func=cmd_migrate_store)
     return parser
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from core.confidence import Confidence, compute_confidence
 from core.embeddings import SimilarityScale
 from core.extractive import MODEL_NAME as EXTRACTIVE_MODEL
 from core.extractive import ExtractiveAnswerer
+from core.feedback import VerifiedAnswer
 from core.injection import looks_like_instructions
 from core.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.retrieval import StoreRetriever
@@ -35,6 +36,8 @@ _REFERRING = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b|^(그|이|저)\s", re.I
 )
 _MAX_HISTORY_TURNS = 6
+# What generation returns once streaming ends: text, generator kind, notice, token usage.
+Generated = tuple[str, GeneratorKind, str | None, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class AnswerResult:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     answer_id: str | None = None
+    # An expert-verified answer to a near-identical earlier question, offered alongside.
+    verified: VerifiedAnswer | None = None
 
     @property
     def citations(self) -> list[Source]:
@@ -165,8 +170,9 @@ class RagChain:
         timings["retrieve"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        generation = yield from self._generate(standalone, passages, timings, mark)
-        text, generator, notice, usage = generation
+        text, generator, notice, usage = yield from self._generate(
+            standalone, passages, timings, mark
+        )
         timings["generate"] = time.perf_counter() - mark
 
         parsed = parse_citations(text, len(passages))
@@ -220,8 +226,8 @@ class RagChain:
         passages: Sequence[Document],
         timings: dict[str, float],
         started: float,
-    ) -> Iterator[AskEvent]:
-        """Streams tokens; its return value is (text, generator, notice, usage)."""
+    ) -> Generator[AskEvent, None, Generated]:
+        """Streams tokens; returns (text, generator, notice, token usage)."""
         if not self.covers(passages):
             yield AskEvent("token", NO_ANSWER)
             notice = "No passage in the documents is close enough to this question."
@@ -235,7 +241,7 @@ class RagChain:
             for n, p in enumerate(passages, start=1)
         )
         streamed: list[str] = []
-        usage: dict[str, int] = {}
+        usage: dict[str, Any] = {}
         try:
             for chunk in self.answer_chain.stream({"context": context, "question": question}):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
@@ -259,7 +265,9 @@ class RagChain:
             text = yield from self._extractive(question, passages)
             return text, "fallback", notice, usage
 
-    def _extractive(self, question: str, passages: Sequence[Document]) -> Iterator[AskEvent]:
+    def _extractive(
+        self, question: str, passages: Sequence[Document]
+    ) -> Generator[AskEvent, None, str]:
         pieces = []
         for piece in self.extractive.stream(question, passages):
             pieces.append(piece)

@@ -76,8 +76,8 @@ def _build(settings: Settings) -> Embeddings:
 
         return OpenAIEmbeddings(
             model=settings.embedding_model or "text-embedding-3-small",
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
+            openai_api_key=settings.openai_api_key,
+            openai_api_base=settings.openai_base_url,
             chunk_size=settings.embed_batch_size,
             # Non-OpenAI servers expect raw strings, not tiktoken ids.
             check_embedding_ctx_length=settings.openai_base_url is None,

@@ -22,7 +22,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
     return ChatOpenAI(
         model=settings.llm_model,
         # Local OpenAI-compatible servers need some key; they ignore its value.
-        api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+        api_key=settings.openai_api_key or "not-needed",
         base_url=settings.openai_base_url,
         temperature=settings.llm_temperature,
         timeout=settings.llm_timeout,

@@ -6,7 +6,7 @@ records every answer with what is needed to reproduce and learn from it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,14 @@ from core.db.session import Database
 from core.embeddings import dimension as embedding_dimension
 from core.embeddings import get_embeddings, model_name, similarity_scale
 from core.extractive import ExtractiveAnswerer
+from core.feedback import (
+    VerifiedIndex,
+    export_eval_set,
+    export_finetune,
+    export_preferences,
+    retrieval_boosts,
+    verified_answers,
+)
 from core.ingest.pipeline import (
     IngestItem,
     Ingestor,
@@ -72,6 +80,15 @@ class Loupe:
             for prompt in ALL_PROMPTS:
                 queries.ensure_prompt_version(session, prompt.id, prompt.name, prompt.text)
         self.ingestor.recover_interrupted()
+        self.verified = VerifiedIndex(self.embeddings, [])
+        self.refresh_feedback()
+
+    def refresh_feedback(self) -> None:
+        """Re-derive retrieval boosts and verified answers from the feedback rows."""
+        with self.db.session() as s:
+            self.chain.retriever.boosts = retrieval_boosts(s, self.settings.workspace)
+            answers = verified_answers(s, self.settings.workspace)
+        self.verified = VerifiedIndex(self.embeddings, answers)
 
     # Documents -----------------------------------------------------------------------------
 
@@ -138,9 +155,11 @@ class Loupe:
             history = self.conversation_history(conversation_id)
         for event in self.chain.stream(question, history=history or (), filters=filters):
             if event.kind == "done" and event.result is not None:
-                event.result.answer_id = self._save_answer(
-                    event.result, conversation_id, filters, user
+                result = event.result
+                result.verified = self.verified.match(
+                    self.embeddings.embed_query(result.standalone_question)
                 )
+                result.answer_id = self._save_answer(result, conversation_id, filters, user)
             yield event
 
     def ask(self, question: str, **kwargs: Any) -> AnswerResult:
@@ -209,7 +228,7 @@ class Loupe:
         rating: str | None = None,
         comment: str | None = None,
         edited_answer: str | None = None,
-        citation_verdicts: dict[str, str] | None = None,
+        citation_verdicts: Mapping[str | int, str] | None = None,
         role: str = "user",
         user: str | None = None,
     ) -> int:
@@ -225,7 +244,22 @@ class Loupe:
                 user=user,
             )
             s.flush()
-            return row.id
+            feedback_id = row.id
+        if citation_verdicts or role in ("expert", "admin"):
+            self.refresh_feedback()
+        return feedback_id
+
+    def export(self, kind: str) -> list[dict[str, object]]:
+        """Datasets from feedback: `finetune`, `preferences` or `eval`."""
+        exporters = {
+            "finetune": export_finetune,
+            "preferences": export_preferences,
+            "eval": export_eval_set,
+        }
+        if kind not in exporters:
+            raise ValueError(f"Unknown export '{kind}': choose one of {', '.join(exporters)}.")
+        with self.db.session() as s:
+            return list(exporters[kind](s, self.settings.workspace))
 
     def close(self) -> None:
         self.store.close()

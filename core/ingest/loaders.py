@@ -19,7 +19,7 @@ from pathlib import PurePath
 import charset_normalizer
 import docx
 from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import PreformattedString
+from bs4.element import PageElement, PreformattedString
 from docx.table import Table
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError
@@ -357,7 +357,7 @@ def _load_html(text: str) -> tuple[list[Section], str | None]:
 
     # Walk with an explicit stack (deeply nested pages would overflow recursion); a plain str
     # on the stack is a break to emit once the element it closes is done.
-    stack: list[Tag | NavigableString | str] = list(reversed(soup.contents))
+    stack: list[PageElement | str] = list(reversed(soup.contents))
     while stack:
         item = stack.pop()
         if isinstance(item, Tag):
@@ -379,7 +379,7 @@ def _load_html(text: str) -> tuple[list[Section], str | None]:
             continue  # comments, doctype, CDATA, processing instructions
         elif isinstance(item, NavigableString):
             parts.append(item if item.find_parent("pre") else re.sub(r"\s+", " ", item))
-        else:
+        elif isinstance(item, str):
             parts.append(item)
     flush()
     return outline.finish(), title or None

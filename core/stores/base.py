@@ -116,33 +116,26 @@ def fuse(
     """Relative score fusion (Weaviate's default): min-max normalise each list, then
     alpha * vector + (1 - alpha) * keyword. Unlike rank fusion it keeps score gaps, which
     matter for confidence, and it behaves the same on both backends."""
-    by_id: dict[str, dict[str, float | Chunk]] = {}
-    for part, results in (("keyword", keyword), ("vector", vector)):
+    chunks: dict[str, Chunk] = {}
+    raw: dict[str, dict[str, float]] = {}
+    fused: dict[str, float] = {}
+    for part, weight, results in (("keyword", 1 - alpha, keyword), ("vector", alpha, vector)):
         if not results:
             continue
-        scores = [s for _, s in results]
-        lo, hi = min(scores), max(scores)
-        for chunk, raw in results:
-            entry = by_id.setdefault(chunk.id, {"chunk": chunk})
-            entry[part] = raw
-            entry[f"{part}_norm"] = (raw - lo) / (hi - lo) if hi > lo else 1.0
-    hits = []
-    for entry in by_id.values():
-        kw = float(entry.get("keyword_norm", 0.0))  # type: ignore[arg-type]
-        vec = float(entry.get("vector_norm", 0.0))  # type: ignore[arg-type]
-        chunk = entry["chunk"]
-        assert isinstance(chunk, Chunk)
-        hits.append(
-            Hit(
-                chunk=chunk,
-                score=alpha * vec + (1 - alpha) * kw,
-                keyword_score=_opt(entry.get("keyword")),
-                vector_score=_opt(entry.get("vector")),
-            )
+        lo, hi = min(s for _, s in results), max(s for _, s in results)
+        for chunk, score in results:
+            chunks[chunk.id] = chunk
+            raw.setdefault(chunk.id, {})[part] = score
+            normalised = (score - lo) / (hi - lo) if hi > lo else 1.0
+            fused[chunk.id] = fused.get(chunk.id, 0.0) + weight * normalised
+    hits = [
+        Hit(
+            chunk=chunks[cid],
+            score=score,
+            keyword_score=raw[cid].get("keyword"),
+            vector_score=raw[cid].get("vector"),
         )
+        for cid, score in fused.items()
+    ]
     hits.sort(key=lambda h: (-h.score, h.chunk.document_id, h.chunk.position))
     return hits[:k]
-
-
-def _opt(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None

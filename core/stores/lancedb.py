@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lancedb
 import pyarrow as pa
 from lancedb.index import FTS
+from lancedb.query import LanceVectorQueryBuilder
 
 from core.stores.base import Chunk, Hit, SearchFilter, StoreHealth, fuse
 from core.stores.keywords import keyword_text
@@ -128,7 +129,9 @@ class LanceDBStore:
         where = f"document_id = {_quote(document_id)}"
         if keep_content_hash is not None:
             where += f" AND content_hash != {_quote(keep_content_hash)}"
-        return int(self._table.delete(where).num_deleted_rows)
+        doomed = int(self._table.count_rows(where))
+        self._table.delete(where)
+        return doomed
 
     def search(
         self,
@@ -152,8 +155,9 @@ class LanceDBStore:
             rows = builder.select([*_COLUMNS, "_score"]).limit(candidates).to_list()
             keyword = [(_chunk(row), float(row["_score"])) for row in rows]
         if alpha > 0:
-            builder = self._table.search(
-                list(vector), query_type="vector", vector_column_name="vector"
+            builder = cast(
+                LanceVectorQueryBuilder,
+                self._table.search(list(vector), query_type="vector", vector_column_name="vector"),
             ).distance_type("cosine")
             if where:
                 builder = builder.where(where, prefilter=True)

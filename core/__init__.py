@@ -1,0 +1,1 @@
+"""Loupe\x27s engine: everything that is not UI, importable and testable without Streamlit."""
