@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
-from core.citations import parse_citations
+from core.citations import MarkerStream, parse_citations
 from core.confidence import Confidence, compute_confidence
 from core.embeddings import SimilarityScale
 from core.extractive import MODEL_NAME as EXTRACTIVE_MODEL
@@ -241,7 +242,8 @@ class RagChain:
             for n, p in enumerate(passages, start=1)
         )
         streamed: list[str] = []
-        usage: dict[str, Any] = {}
+        usage: UsageMetadata | None = None
+        markers = MarkerStream(len(passages))
         try:
             for chunk in self.answer_chain.stream({"context": context, "question": question}):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
@@ -249,12 +251,16 @@ class RagChain:
                     if not streamed:
                         timings["first_token"] = time.perf_counter() - started
                     streamed.append(piece)
-                    yield AskEvent("token", piece)
-                if getattr(chunk, "usage_metadata", None):
-                    usage = dict(chunk.usage_metadata)
+                    if shown := markers.feed(piece):
+                        yield AskEvent("token", shown)
+                # Providers may split usage over chunks (input first, output last): add up.
+                if chunk_usage := getattr(chunk, "usage_metadata", None):
+                    usage = add_usage(usage, chunk_usage)
+            if tail := markers.flush():
+                yield AskEvent("token", tail)
             if not "".join(streamed).strip():
                 raise ValueError("the model returned an empty answer")
-            return "".join(streamed), "llm", None, usage
+            return "".join(streamed), "llm", None, dict(usage or {})
         except Exception as exc:  # noqa: BLE001 - any model failure falls back, with a notice
             if streamed:
                 yield AskEvent("reset")
@@ -263,7 +269,7 @@ class RagChain:
                 "This answer was extracted from the passages instead."
             )
             text = yield from self._extractive(question, passages)
-            return text, "fallback", notice, usage
+            return text, "fallback", notice, dict(usage or {})
 
     def _extractive(
         self, question: str, passages: Sequence[Document]
@@ -272,4 +278,8 @@ class RagChain:
         for piece in self.extractive.stream(question, passages):
             pieces.append(piece)
             yield AskEvent("token", piece)
+        if not "".join(pieces).strip():
+            # Nothing quotable (e.g. only tables or run-on lists): abstain rather than guess.
+            yield AskEvent("token", NO_ANSWER)
+            return NO_ANSWER
         return "".join(pieces)

@@ -14,6 +14,7 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from core.citations import neutralize_markers
 from core.text import content_terms, coverage, split_sentences
 
 MODEL_NAME = "extractive"
@@ -40,7 +41,7 @@ class ExtractiveAnswerer:
         30% shared terms with the question, 10% the passage's retrieval rank."""
         sentences: list[tuple[int, str]] = []
         for n, doc in enumerate(passages, start=1):
-            for sentence in split_sentences(doc.page_content):
+            for sentence in split_sentences(neutralize_markers(doc.page_content)):
                 if 3 <= len(sentence) <= _MAX_SENTENCE_CHARS:
                     sentences.append((n, sentence))
         if not sentences:

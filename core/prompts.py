@@ -12,6 +12,8 @@ from html import escape
 
 from langchain_core.prompts import ChatPromptTemplate
 
+from core.citations import neutralize_markers
+
 NO_ANSWER = "The documents do not say."
 
 
@@ -61,7 +63,8 @@ ALL_PROMPTS = (ANSWER, CONDENSE)
 
 
 def format_passage(n: int, document: str, page: int | None, text: str) -> str:
-    """Fence a passage so that text inside it cannot close the fence or pose as markup."""
+    """Fence a passage so that text inside it cannot close the fence, pose as markup, or
+    pass its own bracketed references off as citations."""
     where = f' page="{page}"' if page is not None else ""
-    body = escape(text, quote=False)
+    body = escape(neutralize_markers(text), quote=False)
     return f'<passage n="{n}" document="{escape(document)}"{where}>\n{body}\n</passage>'

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from core.citations import LEADING_MARKERS
+
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n{2,}|\n(?=[-*•]\s)")
 _WORD = re.compile(r"[\w\uac00-\ud7a3]+", re.UNICODE)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -24,7 +26,18 @@ _STOP_WORDS = frozenset(
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    """Sentences, each keeping the citation markers written after its full stop
+    ("Fact. [1] Next fact.")."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        markers = LEADING_MARKERS.match(piece)
+        if markers and sentences:
+            sentences[-1] += " " + markers.group(0).strip()
+            piece = piece[markers.end() :].strip()
+        if piece:
+            sentences.append(piece)
+    return sentences
 
 
 def content_terms(text: str) -> set[str]:
