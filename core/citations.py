@@ -14,8 +14,9 @@ _NUMBERS = r"\d+(?:\s*[,;]\s*\d+)*"
 _MARKER = re.compile(rf"[ \t]?\[({_NUMBERS})\]")
 # A run of markers at the start of a text ("[1][2] Next sentence").
 LEADING_MARKERS = re.compile(rf"^(?:\[{_NUMBERS}\]\s*)+")
-# The start of what may still become a marker, at the end of streamed text.
-_OPEN_MARKER = re.compile(r"[ \t]?\[[\d,; \t]*$")
+# What may still become part of a marker at the end of streamed text: trailing spaces (a
+# dropped marker takes its leading space with it) and an unclosed "[12, 3".
+_OPEN_MARKER = re.compile(r"[ \t]*(?:\[[\d,; \t]*)?$")
 
 
 def _numbers(group: str) -> list[int]:

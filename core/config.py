@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, validation_alias=_env("llm_timeout"))
     llm_max_retries: int = Field(1, ge=0, validation_alias=_env("llm_max_retries"))
     llm_temperature: float = Field(0.0, ge=0, validation_alias=_env("llm_temperature"))
+    llm_max_tokens: int = Field(1024, ge=1, validation_alias=_env("llm_max_tokens"))
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=_env("openai_api_key", "OPENAI_API_KEY")
     )

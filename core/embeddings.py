@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,37 @@ def _build(settings: Settings) -> Embeddings:
     )
 
 
+class QueryCache(Embeddings):
+    """Remembers recent query vectors: one question is embedded by the retriever, the
+    extractive answerer and the verified-answer match, and each pass costs a model call."""
+
+    def __init__(self, inner: Embeddings, size: int = 256) -> None:
+        self.inner = inner
+        self.name = model_name(inner)
+        self._size = size
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, attribute: str) -> Any:
+        """Everything else (the underlying `model`, batch size) is the wrapped model's."""
+        return getattr(self.inner, attribute)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                return self._cache[text]
+        vector = self.inner.embed_query(text)
+        with self._lock:
+            self._cache[text] = vector
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return vector
+
+
 _models: dict[tuple[Any, ...], Embeddings] = {}
 _lock = threading.Lock()
 
@@ -101,7 +133,7 @@ def get_embeddings(settings: Settings) -> Embeddings:
     key = (settings.embeddings, settings.embedding_model, settings.openai_base_url)
     with _lock:
         if key not in _models:
-            _models[key] = _build(settings)
+            _models[key] = QueryCache(_build(settings))
         return _models[key]
 
 
