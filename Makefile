@@ -26,10 +26,13 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Debian packages the tests use: PostgreSQL (the SQL suite runs on SQLite and Postgres).
+# Debian packages the tests use: PostgreSQL (the SQL suite runs on SQLite and Postgres),
+# Chromium for the browser test (Playwright drives it; it never downloads a browser of its
+# own), and CJK fonts so Korean renders in screenshots.
+SYSTEM_PACKAGES := postgresql chromium fonts-noto-cjk
 system-deps:
-	@command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null)
 
 run: install
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
