@@ -330,7 +330,8 @@ def test_llm_failing_mid_stream_resets_then_answers_extractively(chain_with: Cha
 
     kinds = [e.kind for e in events]
     assert kinds[:4] == ["token", "token", "token", "reset"]
-    assert "".join(e.text for e in events[:3]) == "The tower is "
+    # Trailing spaces are held back until the next token (it might open a marker to drop).
+    assert "".join(e.text for e in events[:3]) == "The tower is"
     assert kinds.count("reset") == 1
     assert kinds[4:-1] and set(kinds[4:-1]) == {"token"}
     assert tokens_after_last_reset(events) == result.answer

@@ -1,0 +1,282 @@
+"""Chat: ask the documents, see each answer with its citations and confidence, and give feedback
+on it. The conversation id lives in session state and in the URL, so a reload shows the same
+conversation, with the feedback read back from SQL."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import streamlit as st
+
+import ui as shared
+from core.auth import allows
+from core.chain import AnswerResult, Source
+from core.db.models import Document, DocumentStatus
+from core.feedback import VerifiedAnswer
+from core.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
+from core.service import FeedbackState
+from core.stores.base import SearchFilter
+
+CONVERSATION = "conversation_id"  # session state and URL query parameter
+PENDING = "pending_question"  # a suggested question the user clicked
+VERIFIED = "verified_answers"  # answer id → the verified answer offered with it
+THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for down, 1 for up
+
+actor = shared.require_role("user")
+engine = shared.engine()
+
+
+# Saving feedback (widget callbacks: they run before the page is drawn again) ---------------
+
+
+def _save(
+    answer_id: str,
+    confirmation: str,
+    *,
+    rating: str | None = None,
+    comment: str | None = None,
+    edited_answer: str | None = None,
+    citation_verdicts: dict[str | int, str] | None = None,
+) -> bool:
+    try:
+        engine.feedback(
+            answer_id,
+            rating=rating,
+            comment=comment,
+            edited_answer=edited_answer,
+            citation_verdicts=citation_verdicts,
+            role=actor.role,
+            user=actor.name,
+            actor=actor,
+        )
+    except (ValueError, LookupError, PermissionError) as exc:
+        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        return False
+    st.toast(confirmation, icon=":material/check_circle:")
+    return True
+
+
+def save_rating(answer_id: str) -> None:
+    value = st.session_state[f"thumbs_{answer_id}"]
+    if value is None:
+        # Feedback is append-only: a cleared thumb has nothing to record.
+        st.toast("Rating cleared here; the rating you gave before stays on record.")
+        return
+    _save(answer_id, "Rating saved. Thank you!", rating=THUMBS[value])
+
+
+def save_verdict(answer_id: str, n: int) -> None:
+    verdict = st.session_state[f"verdict_{answer_id}_{n}"]
+    if verdict is not None:
+        _save(answer_id, f"Verdict on source [{n}] saved.", citation_verdicts={n: verdict})
+
+
+def save_comment_and_edit(answer_id: str, shown_answer: str) -> None:
+    comment = st.session_state[f"comment_{answer_id}"].strip()
+    edited = st.session_state[f"edit_{answer_id}"].strip()
+    edit = edited if edited and edited != shown_answer.strip() else None
+    if not comment and edit is None:
+        st.toast("Nothing to save: write a comment or change the answer text.")
+        return
+    saved = _save(
+        answer_id,
+        "Correction saved." if edit else "Comment saved.",
+        comment=comment or None,
+        edited_answer=edit,
+    )
+    if saved:
+        st.session_state[f"comment_{answer_id}"] = ""
+
+
+def start_new_conversation() -> None:
+    st.session_state.pop(CONVERSATION, None)
+    st.query_params.pop(CONVERSATION, None)
+
+
+def ask_suggested(question: str) -> None:
+    st.session_state[PENDING] = question
+
+
+# Drawing -----------------------------------------------------------------------------------
+
+
+def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> None:
+    st.segmented_control(
+        "Does this passage support the answer?",
+        options=list(shared.VERDICT_LABELS),
+        format_func=shared.VERDICT_LABELS.__getitem__,
+        default=state.verdicts.get(str(source.n)),
+        key=f"verdict_{answer_id}_{source.n}",
+        on_change=save_verdict,
+        args=(answer_id, source.n),
+    )
+
+
+def show_verified(verified: VerifiedAnswer) -> None:
+    with st.container(border=True):
+        st.markdown(":material/verified: **An expert verified an answer to this question**")
+        shared.markdown_text(verified.answer)
+        st.caption(
+            f"Verified by {verified.expert or 'an expert'} on {shared.when(verified.verified_at)}"
+            f" for “{verified.question}” (similarity {verified.similarity:.0%})."
+        )
+
+
+def feedback_controls(result: AnswerResult, state: FeedbackState) -> None:
+    answer_id = result.answer_id or ""
+    st.feedback(
+        "thumbs",
+        key=f"thumbs_{answer_id}",
+        default=None if state.rating is None else THUMBS.index(state.rating.value),
+        on_change=save_rating,
+        args=(answer_id,),
+    )
+    shown = state.edited_answer or result.answer
+    with st.expander("Comment or correct this answer", icon=":material/edit_note:"):
+        if state.comment:
+            st.caption(f"Your last comment: {state.comment}")
+        with st.form(f"feedback_form_{answer_id}", border=False):
+            st.text_area(
+                "Comment", key=f"comment_{answer_id}", placeholder="What is wrong or missing?"
+            )
+            st.text_area(
+                "Corrected answer",
+                value=shown,
+                key=f"edit_{answer_id}",
+                help="Keep the [n] markers of the passages that support each sentence.",
+            )
+            st.form_submit_button(
+                "Save feedback", on_click=save_comment_and_edit, args=(answer_id, shown)
+            )
+
+
+def render_answer(result: AnswerResult, state: FeedbackState) -> None:
+    """One answer; a low-confidence one shows its passages before the text."""
+    answer_id = result.answer_id or ""
+    verified = result.verified or st.session_state.get(VERIFIED, {}).get(answer_id)
+    if verified is not None:
+        show_verified(verified)
+    shared.answer_notices(result)
+    low = result.confidence.label == "low"
+    verdicts = partial(verdict_control, answer_id, state)
+    if low:
+        shared.sources(result, verdicts)
+    shared.markdown_text(result.answer)
+    if state.edited_answer:
+        st.info(f"Your correction: {state.edited_answer}", icon=":material/edit:")
+    shared.confidence_badge(result)
+    st.caption(shared.generator_caption(result))
+    if not low:
+        shared.sources(result, verdicts)
+    feedback_controls(result, state)
+
+
+def ask(question: str, scope: SearchFilter | None) -> None:
+    conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
+        actor.name, title=question[:200]
+    )
+    st.session_state[CONVERSATION] = conversation_id
+    st.query_params[CONVERSATION] = conversation_id
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        result = shared.stream_answer(
+            engine.ask_stream(
+                question, conversation_id=conversation_id, filters=scope, user=actor.name
+            )
+        )
+        if result.verified is not None and result.answer_id:
+            st.session_state.setdefault(VERIFIED, {})[result.answer_id] = result.verified
+        render_answer(result, FeedbackState())
+
+
+def scope_controls(ready: list[Document]) -> SearchFilter | None:
+    names = {doc.id: doc.name for doc in ready}
+    tags = sorted({tag for doc in ready for tag in doc.tags or ()})
+    # Drop choices whose document was deleted since they were made.
+    for key, options in (("scope_documents", names), ("scope_tags", tags)):
+        if key in st.session_state:
+            st.session_state[key] = [v for v in st.session_state[key] if v in options]
+    with st.sidebar:
+        st.button(
+            "New conversation",
+            icon=":material/add_comment:",
+            on_click=start_new_conversation,
+            width="stretch",
+        )
+        st.markdown("**Search in**")
+        documents = st.multiselect(
+            "Documents",
+            options=list(names),
+            format_func=names.__getitem__,
+            key="scope_documents",
+            placeholder="All documents",
+        )
+        chosen_tags = st.multiselect("Tags", tags, key="scope_tags", placeholder="Any tag")
+        if documents and chosen_tags:
+            st.caption("Only passages in the chosen documents that carry a chosen tag are used.")
+    scope = SearchFilter(tuple(documents), tuple(chosen_tags))
+    return None if scope.empty else scope
+
+
+def conversation_turns() -> list[AnswerResult]:
+    """The current conversation from SQL: from session state, or from the URL after a reload."""
+    conversation_id = st.session_state.get(CONVERSATION) or st.query_params.get(CONVERSATION)
+    if not conversation_id:
+        return []
+    try:
+        turns = engine.conversation(conversation_id, actor=actor)
+    except (LookupError, PermissionError):
+        start_new_conversation()
+        return []
+    st.session_state[CONVERSATION] = conversation_id
+    return turns
+
+
+def empty_state() -> None:
+    st.subheader("No documents yet")
+    if not allows(actor, "admin"):
+        st.info("No documents have been added yet. Ask an admin to upload some.")
+        return
+    st.markdown(
+        "Upload your own files on the **Documents** page, or start with the sample set: a "
+        "fictional company handbook, a table of travel limits, an IT security FAQ and Korean "
+        "benefits notes."
+    )
+    left, right = st.columns(2)
+    with left:
+        if st.button("Load the sample documents", type="primary", icon=":material/library_add:"):
+            shared.load_samples(engine, actor)
+            st.rerun()
+    with right:
+        st.page_link("pages/documents.py", label="Upload documents", icon=":material/upload:")
+
+
+def main() -> None:
+    documents = engine.documents()
+    ready = [doc for doc in documents if doc.status == DocumentStatus.ready]
+    scope = scope_controls(ready)
+    # The input is pinned to the bottom wherever it is called; reading it first lets this run
+    # know whether a question is on its way before drawing the rest.
+    typed = st.chat_input("Ask a question about your documents", disabled=not ready)
+    question = (typed or st.session_state.pop(PENDING, None) or "").strip()
+    st.title("Ask your documents")
+    if not ready:
+        empty_state()
+    turns = conversation_turns()
+    states = engine.feedback_state([t.answer_id or "" for t in turns], actor.name)
+    for turn in turns:
+        with st.chat_message("user"):
+            st.text(turn.question)
+        with st.chat_message("assistant"):
+            render_answer(turn, states[turn.answer_id or ""])
+    samples_only = bool(ready) and all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)
+    if samples_only and not turns and not question:
+        st.caption("Try one of these:")
+        for n, suggestion in enumerate(SAMPLE_QUESTIONS):
+            st.button(suggestion, key=f"suggestion_{n}", on_click=ask_suggested, args=(suggestion,))
+    if question:
+        ask(question, scope)
+
+
+main()

@@ -1,0 +1,229 @@
+"""Documents (admins): upload files with a progress bar and an outcome each, see every document's
+status, and delete, re-index or tag documents, with a confirmation before anything is lost."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+import ui as shared
+from core.db.models import Document, DocumentStatus
+from core.ingest.loaders import SUPPORTED_EXTENSIONS
+from core.ingest.pipeline import IngestItem, IngestProgress, IngestResult
+
+UPLOADER = "uploader_generation"  # bumped after an upload, which empties the file picker
+RESULTS = "upload_results"  # the last upload's outcomes, shown until the next one
+PENDING_ACTION = "document_action"  # ("delete" | "reindex", [document ids]) awaiting confirmation
+OUTCOME_TEXT = {
+    "indexed": "Indexed",
+    "updated": "Updated (new version)",
+    "duplicate": "Skipped: duplicate",
+    "failed": "Failed",
+}
+STATUS_TEXT = {
+    DocumentStatus.ready: "✅ ready",
+    DocumentStatus.indexing: "⏳ indexing",
+    DocumentStatus.pending: "⏳ pending",
+    DocumentStatus.failed: "❌ failed",
+}
+# How far along a file is at each ingestion stage, for its progress bar.
+STAGE_SPAN = {"parse": (0.0, 0.1), "embed": (0.1, 0.85), "index": (0.85, 1.0), "done": (1.0, 1.0)}
+
+actor = shared.require_role("admin")
+engine = shared.engine()
+
+
+def parse_tags(text: str) -> list[str]:
+    return sorted({tag.strip() for tag in text.split(",") if tag.strip()})
+
+
+def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[IngestResult]:
+    """Ingest the uploaded files, with a progress bar per file that ends in its outcome."""
+    bars = [st.progress(0.0, text=f"{file.name}: waiting") for file in files]
+
+    def report(progress: IngestProgress) -> None:
+        start, end = STAGE_SPAN[progress.stage]
+        share = progress.done / progress.total if progress.total else 0.0
+        detail = f" {progress.done}/{progress.total}" if progress.total else ""
+        bars[progress.file_index].progress(
+            start + (end - start) * share, text=f"{progress.name}: {progress.stage}{detail}"
+        )
+
+    results = engine.ingest(
+        [IngestItem(file.name, file.getvalue()) for file in files],
+        tags=tags,
+        uploaded_by=actor.name,
+        progress=report,
+        actor=actor,
+    )
+    for bar, result in zip(bars, results, strict=True):
+        bar.progress(1.0, text=f"{result.name}: {OUTCOME_TEXT[result.outcome].lower()}")
+    return results
+
+
+def upload_section() -> None:
+    st.subheader("Add documents")
+    generation = st.session_state.setdefault(UPLOADER, 0)
+    files = st.file_uploader(
+        "Files (PDF, Word, text, Markdown, HTML, CSV)",
+        type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
+        accept_multiple_files=True,
+        key=f"uploader_{generation}",
+    )
+    tags = st.text_input(
+        "Tags for these files", key="upload_tags", placeholder="e.g. hr, policies (comma-separated)"
+    )
+    count = len(files or [])
+    label = f"Index {count} file{'s' if count != 1 else ''}"
+    if st.button(label, type="primary", disabled=not files, icon=":material/upload:"):
+        st.session_state[RESULTS] = index_uploads(files or [], parse_tags(tags))
+        # New documents come first in the table: an old row selection would point elsewhere.
+        st.session_state.pop("documents_table", None)
+        # The bars stay on screen with each file's outcome; from the next run on, a new
+        # (empty) file picker replaces this one, so the same files are not indexed twice.
+        st.session_state[UPLOADER] = generation + 1
+    if results := st.session_state.get(RESULTS):
+        upload_outcomes(results)
+
+
+def upload_outcomes(results: list[IngestResult]) -> None:
+    failed = sum(r.outcome == "failed" for r in results)
+    done = len(results) - failed
+    summary = f"{done} of {len(results)} files indexed or already present."
+    if failed:
+        st.warning(f"{summary} {failed} failed; the reasons are in the table.")
+    else:
+        st.success(summary)
+    st.dataframe(
+        [
+            {
+                "File": r.name,
+                "Outcome": OUTCOME_TEXT[r.outcome],
+                "Chunks": r.chunks if r.outcome != "failed" else None,
+                "Pages": r.pages,
+                "Details": r.error or "",
+            }
+            for r in results
+        ],
+        hide_index=True,
+        height=shared.table_height(len(results)),
+    )
+
+
+def documents_table(documents: list[Document]) -> list[Document]:
+    """The documents, newest first; returns the rows the admin selected."""
+    event = st.dataframe(
+        [
+            {
+                "Name": doc.name,
+                "Status": STATUS_TEXT.get(doc.status, str(doc.status)),
+                "Pages": doc.pages,
+                "Chunks": doc.chunk_count,
+                "Size (KB)": round(doc.size_bytes / 1024, 1),
+                "Tags": list(doc.tags or []),
+                "Uploaded by": doc.uploaded_by or "",
+                "Uploaded": doc.created_at.astimezone(),
+                "Error": doc.error or "",
+            }
+            for doc in documents
+        ],
+        hide_index=True,
+        key="documents_table",
+        on_select="rerun",
+        selection_mode="multi-row",
+        height=shared.table_height(len(documents), max_rows=15),
+        column_config={
+            "Tags": st.column_config.ListColumn("Tags"),
+            "Uploaded": st.column_config.DatetimeColumn("Uploaded", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    return [documents[i] for i in event.selection.rows if i < len(documents)]
+
+
+def ask_confirmation(action: str, selected: list[Document]) -> None:
+    st.session_state[PENDING_ACTION] = (action, [doc.id for doc in selected])
+
+
+def confirm_pending(documents: list[Document]) -> None:
+    """The confirmation step of a delete or re-index, and then the action itself."""
+    action, ids = st.session_state[PENDING_ACTION]
+    chosen = [doc for doc in documents if doc.id in ids]
+    names = ", ".join(doc.name for doc in chosen)
+    if action == "delete":
+        st.warning(
+            f"Delete {names}? Their passages leave search at once. Answers that cited them keep "
+            "their quotes.",
+            icon=":material/delete:",
+        )
+    else:
+        st.info(f"Re-index {names} from the stored originals?", icon=":material/refresh:")
+    yes, no = st.columns(2)
+    if yes.button(f"Yes, {action}", type="primary", key="confirm_action"):
+        with st.status(f"{action.capitalize()}…") as status:
+            for doc in chosen:
+                if action == "delete":
+                    engine.delete_document(doc.id, actor=actor)
+                    st.write(f"Deleted {doc.name}.")
+                else:
+                    result = engine.reindex(doc.id, actor=actor)
+                    st.write(f"{doc.name}: {result.outcome} ({result.chunks} chunks)")
+            status.update(label=f"{action.capitalize()} done.", state="complete")
+        st.session_state.pop(PENDING_ACTION)
+        st.session_state.pop("documents_table", None)
+        st.toast(f"{action.capitalize()} done: {names}.", icon=":material/check_circle:")
+        st.rerun()
+    if no.button("Cancel", key="cancel_action"):
+        st.session_state.pop(PENDING_ACTION)
+        st.rerun()
+
+
+def actions(selected: list[Document]) -> None:
+    st.caption(f"{len(selected)} selected")
+    delete, reindex = st.columns(2)
+    delete.button(
+        "Delete…", icon=":material/delete:", on_click=ask_confirmation, args=("delete", selected)
+    )
+    reindex.button(
+        "Re-index…",
+        icon=":material/refresh:",
+        on_click=ask_confirmation,
+        args=("reindex", selected),
+    )
+    if len(selected) != 1:
+        st.caption("Select one document to edit its tags.")
+        return
+    doc = selected[0]
+    with st.form(f"tags_{doc.id}", border=False):
+        text = st.text_input(
+            f"Tags of {doc.name}", value=", ".join(doc.tags or []), key=f"tags_input_{doc.id}"
+        )
+        if st.form_submit_button("Save tags"):
+            with st.spinner("Saving tags and re-indexing…"):
+                engine.set_document_tags(doc.id, parse_tags(text), actor=actor)
+            st.toast(f"Tags of {doc.name} saved.", icon=":material/check_circle:")
+            st.rerun()
+
+
+def main() -> None:
+    st.title("Documents")
+    upload_section()
+    documents = engine.documents()
+    st.subheader(f"{len(documents)} document{'s' if len(documents) != 1 else ''}")
+    if not documents:
+        st.info("Nothing here yet. Upload files above, or load the sample documents.")
+        if st.button("Load the sample documents", icon=":material/library_add:"):
+            shared.load_samples(engine, actor)
+            st.rerun()
+        return
+    selected = documents_table(documents)
+    if PENDING_ACTION in st.session_state:
+        confirm_pending(documents)
+    elif selected:
+        actions(selected)
+    else:
+        st.caption("Select documents in the table to delete, re-index or tag them.")
+
+
+main()

@@ -1,0 +1,201 @@
+"""Review (experts): the answers most in need of an expert, thumbs-down and low confidence first.
+For each: the question, the answer beside its passages, the feedback so far; the expert
+approves, edits or rejects it with a reason and judges each citation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
+
+import streamlit as st
+
+import ui as shared
+from core.db.models import Feedback, Rating
+from core.service import Decision, ReviewItem
+
+DECISIONS: dict[Decision, str] = {
+    "approve": "Approve",
+    "edit": "Approve with my correction",
+    "reject": "Reject",
+}
+RATING_FILTER = {"Any rating": None, "Thumbs down": Rating.down, "Thumbs up": Rating.up}
+TABLE = "review_table"
+
+actor = shared.require_role("expert")
+engine = shared.engine()
+
+
+def submit_review(item: ReviewItem) -> None:
+    """Form callback: save the expert's decision and verdicts through core."""
+    answer = item.answer
+    answer_id = answer.answer_id or ""
+    verdicts: dict[str | int, str] = {}
+    for source in answer.citations:
+        verdict = st.session_state.get(f"review_verdict_{answer_id}_{source.n}")
+        if verdict:
+            verdicts[source.n] = verdict
+    decision = cast(Decision, st.session_state[f"review_decision_{answer_id}"])
+    try:
+        engine.review(
+            answer_id,
+            decision,
+            reason=st.session_state[f"review_reason_{answer_id}"].strip() or None,
+            edited_answer=st.session_state[f"review_edit_{answer_id}"],
+            citation_verdicts=verdicts or None,
+            actor=actor,
+        )
+    except (ValueError, LookupError, PermissionError) as exc:
+        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        return
+    st.toast(f"Review saved: {DECISIONS[decision].lower()}.", icon=":material/check_circle:")
+
+
+def filtered_queue() -> list[ReviewItem]:
+    """The filter controls, and the queue they select."""
+    documents = {doc.id: doc.name for doc in engine.documents()}
+    today = datetime.now(UTC).date()
+    dates, rating, document, done = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
+    period = dates.date_input(
+        "Asked between", value=(today - timedelta(days=30), today), key="review_dates"
+    )
+    rating_label = rating.selectbox("Rating", list(RATING_FILTER), key="review_rating")
+    document_id = document.selectbox(
+        "Document among its passages",
+        [None, *documents],
+        format_func=lambda d: "Any document" if d is None else documents[d],
+        key="review_document",
+    )
+    include_reviewed = done.toggle("Show reviewed", key="review_include_reviewed")
+    # While a range is being picked the widget holds only its first day: filter from it on.
+    days = [d for d in (period if isinstance(period, tuple) else [period]) if isinstance(d, date)]
+    return engine.review_queue(
+        since=_start_of(days[0]) if days else None,
+        until=_start_of(days[1] + timedelta(days=1)) if len(days) == 2 else None,
+        rating=RATING_FILTER[rating_label],
+        document_id=document_id,
+        reviewed=None if include_reviewed else False,
+        actor=actor,
+    )
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def queue_table(queue: list[ReviewItem]) -> ReviewItem:
+    """The queue as a table with one row always selected; returns the selected item."""
+    event = st.dataframe(
+        [
+            {
+                "Question": item.answer.question,
+                "Confidence": f"{item.answer.confidence.label} {item.answer.confidence.score:.0%}",
+                "👎": item.count(Rating.down),
+                "👍": item.count(Rating.up),
+                "Reviewed": "yes" if item.reviewed else "",
+                "Asked": shared.when(item.created_at),
+            }
+            for item in queue
+        ],
+        hide_index=True,
+        key=TABLE,
+        on_select="rerun",
+        selection_mode="single-row-required",
+        height=shared.table_height(len(queue), max_rows=8),
+    )
+    rows = event.selection.rows
+    return queue[min(rows[0], len(queue) - 1) if rows else 0]
+
+
+def previous_feedback(feedback: list[Feedback]) -> None:
+    st.markdown("**Feedback so far**")
+    if not feedback:
+        st.caption("None yet.")
+    for fb in feedback:
+        parts = [f"{fb.user or 'anonymous'} ({fb.role}), {shared.when(fb.created_at)}"]
+        if fb.rating is not None:
+            parts.append("👍" if fb.rating == Rating.up else "👎")
+        if fb.citation_verdicts:
+            parts.append(
+                ", ".join(
+                    f"[{n}] {shared.VERDICT_LABELS.get(v, v).lower()}"
+                    for n, v in sorted(fb.citation_verdicts.items())
+                )
+            )
+        st.caption(" · ".join(parts))
+        # What people typed is shown as typed, never rendered as Markdown.
+        if fb.comment:
+            st.text(f"Comment: {fb.comment}")
+        if fb.edited_answer:
+            st.text(f"Corrected answer: {fb.edited_answer}")
+
+
+def review_form(item: ReviewItem) -> None:
+    answer = item.answer
+    answer_id = answer.answer_id or ""
+    latest_edit = next(
+        (fb.edited_answer for fb in reversed(item.feedback) if fb.edited_answer), None
+    )
+    with st.form(f"review_form_{answer_id}"):
+        st.markdown("**Your review**")
+        st.radio(
+            "Decision",
+            list(DECISIONS),
+            format_func=DECISIONS.__getitem__,
+            horizontal=True,
+            key=f"review_decision_{answer_id}",
+        )
+        st.text_area(
+            "Corrected answer (used when you approve with a correction)",
+            value=latest_edit or answer.answer,
+            key=f"review_edit_{answer_id}",
+        )
+        st.text_input(
+            "Reason (required to reject)",
+            key=f"review_reason_{answer_id}",
+            placeholder="e.g. outdated policy; the 2024 handbook says otherwise",
+        )
+        for source in answer.citations:
+            st.segmented_control(
+                f"Source [{source.n}] {source.document}",
+                options=list(shared.VERDICT_LABELS),
+                format_func=shared.VERDICT_LABELS.__getitem__,
+                key=f"review_verdict_{answer_id}_{source.n}",
+            )
+        st.form_submit_button("Save review", type="primary", on_click=submit_review, args=(item,))
+
+
+def main() -> None:
+    st.title("Review answers")
+    reviewed, remaining = engine.review_progress(actor=actor)
+    total = reviewed + remaining
+    st.progress(
+        reviewed / total if total else 1.0,
+        text=f"{reviewed} reviewed · {remaining} remaining",
+    )
+    queue = filtered_queue()
+    if not queue:
+        st.success("Nothing to review with these filters.", icon=":material/task_alt:")
+        return
+    st.caption(f"{len(queue)} answers, thumbs-down and least confident first.")
+    item = queue_table(queue)
+    answer = item.answer
+
+    st.divider()
+    st.subheader(answer.question)
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**Answer**")
+        shared.answer_notices(answer)
+        shared.markdown_text(answer.answer)
+        shared.confidence_badge(answer)
+        st.caption(shared.generator_caption(answer))
+        previous_feedback(item.feedback)
+    with right:
+        st.markdown("**Passages**")
+        if not answer.sources:
+            st.caption("No passage was retrieved.")
+        shared.sources(answer)
+    review_form(item)
+
+
+main()

@@ -1,0 +1,133 @@
+"""The documents page (admins): upload several files at once, one of them corrupt, and see each
+file's outcome; the table of documents; delete and re-index behind a confirmation; tags."""
+
+from __future__ import annotations
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from core.db.models import DocumentStatus
+from core.service import Loupe
+from core.stores.base import SearchFilter
+from tests.app.support import HANDBOOK, LEAVE_QUESTION, make_app, on_page, run, texts
+
+CORRUPT_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage"
+
+
+def documents_page(signed_in: str = "ada") -> AppTest:
+    return on_page(make_app(signed_in=signed_in), "pages/documents.py")
+
+
+def select_rows(at: AppTest, *rows: int) -> AppTest:
+    at.session_state["documents_table"] = {"selection": {"rows": list(rows)}}
+    return run(at)
+
+
+def outcomes_table(at: AppTest) -> pd.DataFrame:
+    return next(df.value for df in at.dataframe if "Outcome" in df.value.columns)
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    return run(next(b for b in at.button if b.label == label).click())
+
+
+def test_upload_reports_each_file_and_lists_the_documents(engine: Loupe) -> None:
+    at = documents_page()
+    assert "Nothing here yet" in texts(at)
+    uploader = at.file_uploader[0]
+    assert uploader.accept_multiple_files
+    assert {".pdf", ".docx", ".md", ".html", ".csv", ".txt"} <= set(uploader.allowed_type)
+
+    uploader.set_value(
+        [
+            ("handbook.md", HANDBOOK.data, "text/markdown"),
+            ("broken.pdf", CORRUPT_PDF, "application/pdf"),
+            ("copy-of-handbook.md", HANDBOOK.data, "text/markdown"),
+        ]
+    )
+    at.text_input(key="upload_tags").input("hr, policies")
+    run(at)
+    click(at, "Index 3 files")
+
+    bars = {bar.text: bar.value for bar in at.progress}
+    assert bars == {
+        "handbook.md: indexed": 100,
+        "broken.pdf: failed": 100,
+        "copy-of-handbook.md: skipped: duplicate": 100,
+    }
+    assert "2 of 3 files indexed or already present. 1 failed" in at.warning[0].value
+    outcomes = outcomes_table(at)
+    assert list(outcomes["Outcome"]) == ["Indexed", "Failed", "Skipped: duplicate"]
+    assert "damaged or not a PDF" in outcomes["Details"][1]
+    assert "Same content as 'handbook.md'" in outcomes["Details"][2]
+
+    table = at.dataframe(key="documents_table").value
+    assert set(table["Name"]) == {"handbook.md", "broken.pdf"}
+    row = table[table["Name"] == "handbook.md"].iloc[0]
+    assert row["Status"] == "✅ ready" and row["Chunks"] == 2 and row["Uploaded by"] == "ada"
+    assert list(row["Tags"]) == ["hr", "policies"]
+    broken = table[table["Name"] == "broken.pdf"].iloc[0]
+    assert broken["Status"] == "❌ failed" and "damaged" in broken["Error"]
+
+    # The next run offers an empty file picker; the outcomes stay until the next upload.
+    run(at)
+    assert not at.file_uploader[0].value
+    assert outcomes_table(at).shape[0] == 3
+    statuses = {d.name: d.status for d in engine.documents()}
+    assert statuses == {"handbook.md": DocumentStatus.ready, "broken.pdf": DocumentStatus.failed}
+
+
+def test_delete_asks_first_and_removes_the_passages(documents: Loupe) -> None:
+    at = documents_page()
+    names = list(at.dataframe(key="documents_table").value["Name"])
+    handbook = next(d for d in documents.documents() if d.name == "handbook.md")
+    select_rows(at, names.index("handbook.md"))
+
+    click(at, "Delete…")
+    assert "Delete handbook.md?" in at.warning[0].value
+    click(at, "Cancel")
+    assert documents.store.count(handbook.id) == 2
+
+    select_rows(at, names.index("handbook.md"))
+    click(at, "Delete…")
+    click(at, "Yes, delete")
+    assert [d.name for d in documents.documents()] == ["travel.md"]
+    assert documents.store.count(handbook.id) == 0
+    assert list(at.dataframe(key="documents_table").value["Name"]) == ["travel.md"]
+
+
+def test_reindex_rebuilds_from_the_stored_original(documents: Loupe) -> None:
+    at = documents_page()
+    select_rows(at, 0, 1)
+    click(at, "Re-index…")
+    assert "Re-index" in at.info[0].value
+    click(at, "Yes, reindex")
+    assert [t.value for t in at.toast][-1].startswith("Reindex done")
+    assert {(d.status, d.chunk_count) for d in documents.documents()} == {
+        (DocumentStatus.ready, 2),
+        (DocumentStatus.ready, 1),
+    }
+
+
+def test_tags_are_saved_and_used_by_searches(documents: Loupe) -> None:
+    at = documents_page()
+    names = list(at.dataframe(key="documents_table").value["Name"])
+    select_rows(at, names.index("handbook.md"))
+    handbook = next(d for d in documents.documents() if d.name == "handbook.md")
+    tags = at.text_input(key=f"tags_input_{handbook.id}")
+    assert tags.label == "Tags of handbook.md" and tags.value == "policies"
+    tags.input("hr, leave")
+    click(at, "Save tags")
+
+    assert [d.tags for d in documents.documents() if d.id == handbook.id] == [["hr", "leave"]]
+    scoped = documents.ask(LEAVE_QUESTION, filters=SearchFilter(tags=("leave",)))
+    assert {s.document for s in scoped.sources} == {"handbook.md"}
+    old_tag = documents.ask(LEAVE_QUESTION, filters=SearchFilter(tags=("policies",)))
+    assert {s.document for s in old_tag.sources} <= {"travel.md"}
+
+
+def test_samples_load_from_an_empty_documents_page(engine: Loupe) -> None:
+    at = documents_page()
+    click(at, "Load the sample documents")
+    assert len(engine.documents()) == 4
+    assert at.dataframe(key="documents_table").value.shape[0] == 4

@@ -1,0 +1,236 @@
+"""Layout and session-state helpers the pages share: the engine, who is signed in, and how an
+answer, its confidence and its sources look. Nothing here decides anything; `core` does."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Literal, NoReturn
+
+import streamlit as st
+
+from core.auth import SINGLE_USER, Actor, AuthConfig, require
+from core.chain import AnswerResult, AskEvent, Source
+from core.ingest.pipeline import IngestProgress
+from core.service import Loupe
+
+# Session-state keys that more than one file reads.
+ACTOR = "actor"  # the Actor app.py resolved for this run
+LOCAL_USER = "local_user"  # the name a local user signed in with
+
+CONFIDENCE_COLORS: dict[str, Literal["green", "orange", "red"]] = {
+    "high": "green",
+    "medium": "orange",
+    "low": "red",
+}
+CONFIDENCE_ICONS = {
+    "high": ":material/verified:",
+    "medium": ":material/help:",
+    "low": ":material/warning:",
+}
+VERDICT_LABELS = {"supports": "Supports", "does_not_support": "Does not support"}
+
+
+@st.cache_resource(
+    show_spinner="Starting Loupe: loading the embedding model…", on_release=Loupe.close
+)
+def engine() -> Loupe:
+    """One engine per process, shared by every session: the embedding model and the stores are
+    expensive to load and safe to share."""
+    return Loupe()
+
+
+# Sign-in -----------------------------------------------------------------------------------
+
+
+def auth_config() -> AuthConfig:
+    """The `[auth]` section of the secrets (none at all means single-user mode)."""
+    section = st.secrets.get("auth") if st.secrets.load_if_toml_exists() else None
+    return AuthConfig.from_secrets(section)
+
+
+def resolve_actor(config: AuthConfig) -> Actor | None:
+    """Who is signed in to this session, or None. Local users are looked up again on every
+    run, so a role changed (or a user removed) in the secrets applies at once."""
+    if config.mode == "single-user":
+        return SINGLE_USER
+    if config.providers and st.user.get("is_logged_in"):
+        return config.oidc_actor(st.user.to_dict())
+    name = st.session_state.get(LOCAL_USER)
+    user = config.users.get(name) if name else None
+    return None if user is None else Actor(user.name, user.role, user.display_name, "local")
+
+
+def require_role(role: str) -> Actor:
+    """The signed-in actor if their role allows this page; otherwise say why and stop."""
+    try:
+        return require(st.session_state.get(ACTOR), role)
+    except PermissionError as exc:
+        stop_with_error(str(exc))
+
+
+def stop_with_error(message: str) -> NoReturn:
+    st.error(message, icon=":material/block:")
+    st.stop()
+
+
+# Documents ---------------------------------------------------------------------------------
+
+
+def load_samples(loupe: Loupe, actor: Actor) -> None:
+    """Index the shipped sample documents, showing each file as it is read."""
+    with st.status("Indexing the sample documents…", expanded=True) as status:
+
+        def report(progress: IngestProgress) -> None:
+            if progress.stage == "parse":
+                st.write(f"Reading {progress.name}…")
+
+        results = loupe.load_samples(progress=report, actor=actor)
+        failed = [r for r in results if r.outcome == "failed"]
+        for result in failed:
+            st.error(f"{result.name}: {result.error}")
+        status.update(
+            label=f"Sample documents ready ({len(results) - len(failed)} of {len(results)}).",
+            state="error" if failed else "complete",
+            expanded=bool(failed),
+        )
+
+
+# Answers -----------------------------------------------------------------------------------
+
+
+def markdown_text(text: str) -> None:
+    """Answer text as Markdown, with dollar signs kept as text rather than read as LaTeX."""
+    st.markdown(text.replace("$", "\\$"))
+
+
+def confidence_badge(result: AnswerResult) -> None:
+    """High / medium / low, with the reasons on hover."""
+    confidence = result.confidence
+    st.badge(
+        f"{confidence.label.capitalize()} confidence · {confidence.score:.0%}",
+        icon=CONFIDENCE_ICONS.get(confidence.label),
+        color=CONFIDENCE_COLORS.get(confidence.label, "red"),
+        help="\n".join(f"- {reason}" for reason in confidence.reasons) or None,
+    )
+
+
+def answer_notices(result: AnswerResult) -> None:
+    """Say how the answer was made when it was not made the normal way."""
+    if result.generator == "fallback":
+        st.warning(result.notice or "The language model failed; this answer was extracted.")
+    elif result.generator == "none":
+        st.info(result.notice or "The documents do not cover this question.")
+    elif result.notice:
+        st.caption(result.notice)
+    if result.confidence.label == "low" and result.generator != "none":
+        why = " ".join(result.confidence.reasons)
+        st.warning(
+            "Low confidence: read the passages below before relying on this answer."
+            + (f" Why: {why}" if why else ""),
+            icon=":material/warning:",
+        )
+
+
+def generator_caption(result: AnswerResult) -> str:
+    made_by = {
+        "llm": f"Written by {result.model}",
+        "extractive": "Quoted from the passages (no language model configured)",
+        "fallback": "Quoted from the passages after the language model failed",
+        "none": "Not answered",
+    }[result.generator]
+    total = result.timings.get("total")
+    return made_by + (f" · {total:.1f} s" if total is not None else "")
+
+
+def source_title(source: Source) -> str:
+    where = f", p. {source.page}" if source.page else ""
+    # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
+    heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
+    relevance = engine().relevance(source)
+    return f"[{source.n}] {source.document}{where}{heading} · relevance {relevance:.0%}"
+
+
+def source_body(source: Source) -> None:
+    """The quoted passage, as plain text: a passage is data, never markup to render."""
+    if source.flagged:
+        st.warning(
+            "This passage contains text that reads like instructions to the model; "
+            "it was treated as data only.",
+            icon=":material/gpp_maybe:",
+        )
+    st.text(source.quote)
+    parts = [f"rank score {source.score:.2f}"]
+    if source.vector_score is not None:
+        parts.append(f"similarity {source.vector_score:.2f}")
+    if source.keyword_score is not None:
+        parts.append(f"keyword (BM25) {source.keyword_score:.2f}")
+    st.caption(" · ".join(parts))
+
+
+def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | None = None) -> None:
+    """Cited passages in expanders (with an optional verdict control each), then the passages
+    that were retrieved but not cited, together in one expander."""
+    cited, other = result.citations, [s for s in result.sources if not s.cited]
+    low = result.confidence.label == "low"
+    for source in cited:
+        with st.expander(source_title(source), expanded=low):
+            source_body(source)
+            if verdict_widget is not None:
+                verdict_widget(source)
+    if other:
+        label = "Retrieved passages" if not cited else f"{len(other)} more retrieved, not cited"
+        with st.expander(label, expanded=low and not cited):
+            for source in other:
+                st.markdown(f"**{source_title(source)}**")
+                source_body(source)
+
+
+class AnswerStream:
+    """Token events as text for `st.write_stream`, stopping at a `reset` (the caller starts a
+    fresh stream in the same place) or at `done` (which carries the saved result)."""
+
+    def __init__(self, events: Iterator[AskEvent]) -> None:
+        self.events = events
+        self.result: AnswerResult | None = None
+        self.was_reset = False
+
+    def tokens(self) -> Iterator[str]:
+        self.was_reset = False
+        for event in self.events:
+            if event.kind == "token":
+                yield event.text
+            elif event.kind == "reset":
+                self.was_reset = True
+                return
+            elif event.result is not None:
+                self.result = event.result
+                return
+
+
+def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
+    """Stream an answer into one place on the page. A `reset` (the model failed mid-answer)
+    replaces what was shown with the fallback answer instead of appending to it."""
+    with st.spinner("Searching the documents…"):
+        first = next(events)
+    stream = AnswerStream(itertools.chain([first], events))
+    box = st.empty()
+    while stream.result is None:
+        with box.container():
+            if stream.was_reset:
+                st.caption("The language model failed mid-answer; quoting the passages instead.")
+            st.write_stream(stream.tokens())
+        if stream.result is None and not stream.was_reset:
+            raise RuntimeError("The answer stream ended without a result.")
+    box.empty()
+    return stream.result
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def table_height(rows: int, *, max_rows: int = 12) -> int:
+    """Tall enough for the rows without an inner scrollbar, up to `max_rows`."""
+    return 38 + 35 * min(max(rows, 1), max_rows)
