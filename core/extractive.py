@@ -24,6 +24,18 @@ _MAX_SENTENCE_CHARS = 600
 _SECOND_SENTENCE_RATIO = 0.85
 
 
+def _statement(sentence: str) -> str | None:
+    """The sentence without a leading Markdown heading line, or None when what is left is no
+    statement (too short or long, or a question: FAQ entries ask rather than answer)."""
+    lines = sentence.strip().splitlines()
+    while lines and lines[0].lstrip().startswith("#"):
+        lines.pop(0)
+    text = " ".join(line.strip() for line in lines).strip()
+    if not 3 <= len(text) <= _MAX_SENTENCE_CHARS or text.endswith(("?", "？")):
+        return None
+    return text
+
+
 @dataclass(frozen=True)
 class Candidate:
     n: int
@@ -42,8 +54,8 @@ class ExtractiveAnswerer:
         sentences: list[tuple[int, str]] = []
         for n, doc in enumerate(passages, start=1):
             for sentence in split_sentences(neutralize_markers(doc.page_content)):
-                if 3 <= len(sentence) <= _MAX_SENTENCE_CHARS:
-                    sentences.append((n, sentence))
+                if statement := _statement(sentence):
+                    sentences.append((n, statement))
         if not sentences:
             return []
         q_vec = np.asarray(self.embeddings.embed_query(question))

@@ -184,11 +184,20 @@ class Loupe:
         """Chunks go first: a document row without chunks is harmless, the reverse is not."""
         require(actor, "admin")
         with self.db.session() as s:
-            if queries.get_document(s, document_id) is None:
+            doc = queries.get_document(s, document_id)
+            if doc is None:
                 return False
+            stored = Path(doc.stored_path) if doc.stored_path else None
         self.store.delete_document(document_id)
         with self.db.session() as s:
             queries.delete_document_row(s, document_id)
+            # The original goes too, unless another document has the same bytes.
+            shared = stored is not None and any(
+                d.stored_path == str(stored)
+                for d in queries.list_documents(s, self.settings.workspace)
+            )
+        if stored is not None and not shared:
+            stored.unlink(missing_ok=True)
         return True
 
     def reindex(

@@ -7,6 +7,7 @@ with the same prefilter, then fuses them with `fuse` so scores mean the same as 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -61,7 +62,9 @@ class LanceDBStore:
     def __init__(self, path: Path, *, dimension: int, table: str = "chunks") -> None:
         path.mkdir(parents=True, exist_ok=True)
         self._path = path
-        self._db = lancedb.connect(str(path))
+        # Check for new table versions on every read: the CLI or another app worker may have
+        # written since this process opened the table.
+        self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
         self._dimension = dimension
         schema = pa.schema(
             [

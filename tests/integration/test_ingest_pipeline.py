@@ -223,3 +223,22 @@ def test_korean_document_is_answerable(loupe: Loupe) -> None:
     answer = loupe.ask("서울의 인구는 몇 명인가?")
     assert "940만" in answer.answer
     assert answer.citations and answer.citations[0].document == "도시.txt"
+
+
+def test_delete_removes_the_original_unless_shared(loupe: Loupe) -> None:
+    result = loupe.ingest([GOOD_TXT, LATIN1_CSV])
+    stored = {d.name: Path(d.stored_path or "") for d in loupe.documents()}
+    assert all(p.exists() for p in stored.values())
+    loupe.delete_document(result[0].document_id or "")
+    assert not stored["turbines.txt"].exists()
+    assert stored["cafes.csv"].exists()
+
+
+def test_a_second_process_sees_new_chunks(loupe: Loupe, tmp_path: Path) -> None:
+    # The app keeps its store open while the CLI ingests: reads must see the new version.
+    reader = LanceDBStore(
+        loupe.settings.lancedb_dir, dimension=384, table=f"chunks_{loupe.settings.workspace}"
+    )
+    assert reader.count() == 0
+    loupe.ingest([GOOD_TXT])
+    assert reader.count() > 0
