@@ -29,7 +29,7 @@ install-dev: $(VENV)/.installed-dev
 # Debian packages the tests use: PostgreSQL (the SQL suite runs on SQLite and Postgres),
 # Chromium for the browser test (Playwright drives it; it never downloads a browser of its
 # own), and CJK fonts so Korean renders in screenshots.
-SYSTEM_PACKAGES := postgresql chromium fonts-noto-cjk
+SYSTEM_PACKAGES := postgresql chromium fonts-noto-cjk fonts-noto-color-emoji
 system-deps:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.evaluation.cli import add_eval_parser
+
 EXIT_OK, EXIT_ALL_FAILED, EXIT_PARTIAL = 0, 1, 3
 
 
@@ -326,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=["weaviate"], required=True)
     p.add_argument("--batch-size", type=int, default=500)
     p.set_defaults(func=cmd_migrate_store)
+
+    add_eval_parser(sub, common)
     return parser
 
 

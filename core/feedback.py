@@ -48,15 +48,20 @@ def _expert_feedback(session: Session, workspace: str) -> Sequence[Feedback]:
     return session.scalars(
         select(Feedback)
         .join(Answer)
-        .where(Answer.workspace == workspace, Feedback.role.in_(EXPERT_ROLES))
+        .where(
+            Answer.workspace == workspace,
+            Feedback.role.in_(EXPERT_ROLES),
+            Feedback.source != "chat",
+        )
         .options(selectinload(Feedback.answer))
         .order_by(Feedback.created_at, Feedback.id)
     ).all()
 
 
 def verified_answers(session: Session, workspace: str) -> list[VerifiedAnswer]:
-    """The latest expert word on each answer: an edit, or an approval (thumbs up). A later
-    thumbs-down from an expert withdraws the verification."""
+    """The latest expert review of each answer: an edit, or an approval (thumbs up). A later
+    thumbs-down from an expert withdraws the verification. Reactions in chat do not count,
+    even from an expert: verifying is a deliberate act."""
     latest: dict[str, VerifiedAnswer | None] = {}
     for fb in _expert_feedback(session, workspace):
         answer = fb.answer

@@ -77,7 +77,7 @@ class ReviewItem:
 
     @property
     def reviewed(self) -> bool:
-        return any(fb.role in queries.REVIEWER_ROLES for fb in self.feedback)
+        return any(queries.is_review(fb) for fb in self.feedback)
 
     def count(self, rating: Rating) -> int:
         return sum(fb.rating == rating for fb in self.feedback)
@@ -338,6 +338,7 @@ class Loupe:
         citation_verdicts: Mapping[str | int, str] | None = None,
         role: str = "user",
         user: str | None = None,
+        source: str = "api",
         actor: Actor = OPERATOR,
     ) -> int:
         """Record feedback (a new row, never an update); `role` is the weight it carries, so
@@ -353,6 +354,7 @@ class Loupe:
                 citation_verdicts=citation_verdicts,
                 role=role,
                 user=user,
+                source=source,
             )
             s.flush()
             feedback_id = row.id
@@ -448,6 +450,7 @@ class Loupe:
             citation_verdicts=citation_verdicts,
             role=actor.role,
             user=actor.name,
+            source="review",
             actor=actor,
         )
 

@@ -47,6 +47,7 @@ def _save(
             citation_verdicts=citation_verdicts,
             role=actor.role,
             user=actor.name,
+            source="chat",
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:

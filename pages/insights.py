@@ -14,6 +14,8 @@ from core.insights import Report, to_jsonl
 
 PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
 LABEL_COLORS = alt.Scale(domain=["low", "medium", "high"], range=["#d9534f", "#f0ad4e", "#5cb85c"])
+# Counts are whole numbers: no 0.5-question ticks.
+_COUNT_AXIS = alt.Axis(tickMinStep=1, format="d")
 DATASETS = {
     "finetune": "Fine-tuning examples (chat JSONL) from verified answers",
     "preferences": "Preference pairs: expert edit chosen, original rejected",
@@ -55,7 +57,8 @@ def usage_and_quality(report: Report) -> None:
             "Questions per day",
             report.questions_per_day,
             lambda c: c.mark_bar().encode(
-                x=alt.X("day:T", title=None), y=alt.Y("questions:Q", title="questions")
+                x=alt.X("day:T", title=None),
+                y=alt.Y("questions:Q", title="questions", axis=_COUNT_AXIS),
             ),
             "No questions in this period.",
         )
@@ -64,7 +67,7 @@ def usage_and_quality(report: Report) -> None:
             report.confidence,
             lambda c: c.mark_bar().encode(
                 x=alt.X("bucket:O", title="confidence (bucket start)"),
-                y=alt.Y("answers:Q", title="answers"),
+                y=alt.Y("answers:Q", title="answers", axis=_COUNT_AXIS),
                 color=alt.Color("label:N", scale=LABEL_COLORS, title="shown as"),
             ),
             "No answers in this period.",
@@ -75,7 +78,12 @@ def usage_and_quality(report: Report) -> None:
             report.ratings_per_day,
             lambda c: c.mark_line(point=True).encode(
                 x=alt.X("day:T", title=None),
-                y=alt.Y("rate:Q", title="thumbs up", axis=alt.Axis(format="%")),
+                y=alt.Y(
+                    "rate:Q",
+                    title="thumbs up",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
                 tooltip=["day:T", "rated:Q", "up:Q", alt.Tooltip("rate:Q", format=".0%")],
             ),
             "No rated answers in this period.",
@@ -130,8 +138,8 @@ def documents(report: Report) -> None:
 
     def bars(c: alt.Chart) -> alt.Chart:
         return c.mark_bar().encode(
-            y=alt.Y("document:N", sort="-x", title=None),
-            x=alt.X("answers:Q", title="answers citing it"),
+            y=alt.Y("document:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320)),
+            x=alt.X("answers:Q", title="answers citing it", axis=_COUNT_AXIS),
             tooltip=["document:N", "answers:Q", "citations:Q"],
         )
 

@@ -176,7 +176,8 @@ def main() -> None:
     if not queue:
         st.success("Nothing to review with these filters.", icon=":material/task_alt:")
         return
-    st.caption(f"{len(queue)} answers, thumbs-down and least confident first.")
+    noun = "answer" if len(queue) == 1 else "answers"
+    st.caption(f"{len(queue)} {noun}, thumbs-down and least confident first.")
     item = queue_table(queue)
     answer = item.answer
 

@@ -184,6 +184,9 @@ class Feedback(Base):
     # {"1": "supports", "2": "does_not_support"}: keyed by citation number.
     citation_verdicts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     role: Mapped[str] = mapped_column(String(16), default="user")
+    # Where it was given: "chat" (a reaction while asking), "review" (the expert queue) or
+    # "api" (CLI and integrations). Only expert feedback outside chat counts as a review.
+    source: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
     user: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -28,6 +28,7 @@ from core.db.models import (
 
 ROLES = ("user", "expert", "admin")
 REVIEWER_ROLES = ("expert", "admin")
+SOURCES = ("chat", "review", "api")
 VERDICTS = ("supports", "does_not_support")
 
 
@@ -147,6 +148,7 @@ def add_feedback(
     citation_verdicts: Mapping[str | int, str] | None = None,
     role: str = "user",
     user: str | None = None,
+    source: str = "api",
 ) -> Feedback:
     """Record one piece of feedback on an answer, after checking it makes sense for that answer.
 
@@ -166,6 +168,8 @@ def add_feedback(
         raise ValueError(f"rating must be one of {[r.value for r in Rating]}, not {rating!r}")
     if role not in ROLES:
         raise ValueError(f"role must be one of {list(ROLES)}, not {role!r}")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {list(SOURCES)}, not {source!r}")
     _check_verdicts(answer, verdicts)
 
     feedback = Feedback(
@@ -176,6 +180,7 @@ def add_feedback(
         citation_verdicts=verdicts,
         role=role,
         user=user,
+        source=source,
     )
     s.add(feedback)
     s.flush()
@@ -227,7 +232,13 @@ def _has_feedback(*conditions: Any) -> Any:
 
 
 _thumbs_down = _has_feedback(Feedback.rating == Rating.down)
-_reviewed = _has_feedback(Feedback.role.in_(REVIEWER_ROLES))
+def is_review(feedback: Feedback) -> bool:
+    """An expert's considered verdict: given in the review queue or through the API, not a
+    thumb in chat (in single-user mode the chat user is an admin)."""
+    return feedback.role in REVIEWER_ROLES and feedback.source != "chat"
+
+
+_reviewed = _has_feedback(Feedback.role.in_(REVIEWER_ROLES), Feedback.source != "chat")
 
 
 def review_queue(

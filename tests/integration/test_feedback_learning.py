@@ -113,3 +113,22 @@ def test_exports(loupe: Loupe) -> None:
     assert set(evaluation[QUESTION]["document_ids"]) == cited_docs  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         loupe.export("nonsense")
+
+
+def test_chat_reactions_from_an_admin_are_not_reviews(loupe: Loupe) -> None:
+    # Single-user mode makes the chat user an admin: a thumb in chat must not close the review.
+    answer = loupe.ask(QUESTION)
+    loupe.feedback(
+        answer.answer_id or "",
+        rating="up",
+        edited_answer="25 days [1].",
+        role="admin",
+        source="chat",
+    )
+    assert loupe.ask(QUESTION).verified is None
+    queue = {item.answer.answer_id: item for item in loupe.review_queue()}
+    assert not queue[answer.answer_id].reviewed
+    assert loupe.review_progress()[0] == 0
+    loupe.feedback(answer.answer_id or "", rating="up", role="expert", source="review")
+    assert loupe.ask(QUESTION).verified is not None
+    assert loupe.review_progress()[0] == 1

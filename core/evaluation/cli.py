@@ -1,0 +1,189 @@
+"""`python -m core eval`: run an evaluation, print it as a table (or JSON), keep its record.
+
+Only argparse is imported here; the runners and their models load when `eval` actually runs,
+so registering the subcommand costs the other commands nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def add_eval_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Register `eval` on the CLI's subparsers, with the shared options (`--json`, ...)."""
+    p = subparsers.add_parser(
+        "eval",
+        parents=[common],
+        help="measure retrieval and answers (BEIR, SQuAD, the feedback eval set)",
+        description="Each run writes a JSON record under <data dir>/evals/.",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--beir", metavar="DIR", help="a BEIR folder (corpus, queries, qrels)")
+    what.add_argument("--squad", metavar="FILE", help="a SQuAD v1.1 JSON file")
+    what.add_argument(
+        "--feedback",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="replay an exported eval set (default: the one in the current data directory)",
+    )
+    what.add_argument("--compare", nargs=2, metavar=("A", "B"), help="B − A for two records")
+    p.add_argument("--limit-queries", type=_positive, help="BEIR: only the first N queries")
+    p.add_argument(
+        "--limit-corpus",
+        type=_positive,
+        help="BEIR: about N documents (every relevant one of the kept queries stays)",
+    )
+    p.add_argument("--limit-questions", type=_positive, help="SQuAD: only the first N questions")
+    p.add_argument("--alpha", type=_share, help="hybrid alpha for this run (default: configured)")
+    p.set_defaults(func=cmd_eval)
+
+
+def _progress() -> Any:
+    """Progress on stderr: live on a terminal, every 10% otherwise (logs, nohup)."""
+    live = sys.stderr.isatty()
+    shown: dict[str, int] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if live:
+            end = "\n" if done >= total else ""
+            print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        elif shown.get(stage) != done * 10 // total:
+            shown[stage] = done * 10 // total
+            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.config import get_settings
+    from core.evaluation import run
+
+    if (args.limit_queries or args.limit_corpus) and not args.beir:
+        raise ValueError("--limit-queries and --limit-corpus apply to --beir only.")
+    if args.limit_questions and not args.squad:
+        raise ValueError("--limit-questions applies to --squad only.")
+    if args.compare:
+        return _compare(args, Path(args.compare[0]), Path(args.compare[1]))
+    settings = get_settings()
+    progress = _progress()
+    if args.beir:
+        record = run.run_beir(
+            Path(args.beir),
+            settings,
+            limit_queries=args.limit_queries,
+            limit_corpus=args.limit_corpus,
+            alpha=args.alpha,
+            progress=progress,
+        )
+        text = _beir_text(record)
+    elif args.squad:
+        record = run.run_squad(
+            Path(args.squad),
+            settings,
+            limit_questions=args.limit_questions,
+            alpha=args.alpha,
+            progress=progress,
+        )
+        text = _answers_text(record)
+    else:
+        path = Path(args.feedback) if args.feedback else None
+        record = run.run_feedback(settings, path, alpha=args.alpha, progress=progress)
+        text = _answers_text(record)
+    print(json.dumps(record, indent=2, ensure_ascii=False) if args.json else text)
+    return EXIT_OK
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _footer(record: dict[str, Any]) -> list[str]:
+    return ["", *(f"* {note}" for note in record["notes"]), f"Record: {record['path']}"]
+
+
+def _beir_text(record: dict[str, Any]) -> str:
+    data, config, metrics = record["dataset"], record["config"], record["metrics"]
+    lines = [
+        f"BEIR {data['name']}: {data['documents']} documents, {data['queries']} queries"
+        f" ({data['relevant_missing_from_corpus']} relevant documents missing from the corpus)",
+        f"embeddings {config['embedding_model']}, top {config['top_k']}, "
+        f"indexed in {metrics['index']['seconds']} s",
+        "",
+        f"{'mode':<14}{'alpha':>6}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}{'q/s':>8}",
+    ]
+    rows = [*metrics["modes"].items(), *((f"sweep {a}", m) for a, m in metrics["sweep"].items())]
+    for name, m in rows:
+        lines.append(
+            f"{name:<14}{m['alpha']:>6.2f}{_fmt(m['ndcg@10']):>9}{_fmt(m['recall@10']):>8}"
+            f"{_fmt(m['recall@100']):>8}{_fmt(m['mrr@10']):>8}{_fmt(m['qps'], 1):>8}"
+        )
+    return "\n".join(lines + _footer(record))
+
+
+def _answers_text(record: dict[str, Any]) -> str:
+    data, config, metrics = record["dataset"], record["config"], record["metrics"]
+    count = data.get("questions", data.get("items"))
+    lines = [
+        f"{record['kind']} {data.get('name', data['path'])}: {count} questions",
+        f"embeddings {config['embedding_model']}, alpha {config['hybrid_alpha']}, "
+        f"k {config['retrieval_k']}, answers by {config['llm_model']}",
+        "",
+    ]
+    for section in ("retrieval", "answers", "confidence", "confidence_contains", "speed"):
+        if section in metrics:
+            parts = [f"{key} {_fmt(value)}" for key, value in metrics[section].items()]
+            lines.append(f"{section:<20}" + "   ".join(parts))
+    return "\n".join(lines + _footer(record))
+
+
+def _compare(args: argparse.Namespace, path_a: Path, path_b: Path) -> int:
+    from core.evaluation.run import compare_records, load_record
+
+    rows, changed = compare_records(load_record(path_a), load_record(path_b))
+    if args.json:
+        payload = {
+            "a": str(path_a),
+            "b": str(path_b),
+            "metrics": [row.__dict__ for row in rows],
+            "config_changes": [row.__dict__ for row in changed],
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    width = max((len(row.key) for row in [*rows, *changed]), default=6)
+    lines = [f"A: {path_a}", f"B: {path_b}", ""]
+    lines.append(f"{'metric':<{width}}  {'A':>10}  {'B':>10}  {'B − A':>10}")
+    for row in rows:
+        delta = "—" if row.delta is None else f"{row.delta:+.4f}"
+        lines.append(f"{row.key:<{width}}  {_fmt(row.a):>10}  {_fmt(row.b):>10}  {delta:>10}")
+    if changed:
+        lines += ["", "configuration that differs:"]
+        lines += [f"  {row.key}: {row.a} → {row.b}" for row in changed]
+    print("\n".join(lines))
+    return EXIT_OK
