@@ -25,6 +25,7 @@ from core.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_MIGRATION_TIMEOUT_MS = 300_000
 # Any constant works: it only has to be the same in every process that migrates.
 _PG_MIGRATION_LOCK = zlib.crc32(b"loupe:migrate")
 # Alembic installs its `context` as a module-level proxy, so two threads must not migrate at once.
@@ -98,6 +99,8 @@ def migrate(engine_or_url: Engine | str | URL) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             connection.commit()
+            if connection.dialect.name == "sqlite":  # back to the pool with the usual timeout
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         if owns_engine:
             engine.dispose()
@@ -108,6 +111,9 @@ def _lock_schema(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
         # pysqlite does not open a transaction before DDL; IMMEDIATE opens one and takes the
         # write lock now (waiting up to busy_timeout), so the DDL is atomic and serialized.
+        # Another process may be migrating: wait for it as long as a migration can take
+        # (a table rebuild on a loaded machine), not the short timeout for ordinary writes.
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_MIGRATION_TIMEOUT_MS}")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     elif connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
