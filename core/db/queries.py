@@ -232,6 +232,8 @@ def _has_feedback(*conditions: Any) -> Any:
 
 
 _thumbs_down = _has_feedback(Feedback.rating == Rating.down)
+
+
 def is_review(feedback: Feedback) -> bool:
     """An expert's considered verdict: given in the review queue or through the API, not a
     thumb in chat (in single-user mode the chat user is an admin)."""
