@@ -67,6 +67,9 @@ class Scale:
     baseline_latency_queries: int
     baseline_size: int  # synthetic chunks for the latency comparison with the baseline
     backend_texts: int  # passages per throughput measurement of an embedding backend
+    # ArguAna subset (documents, queries) on which torch and int8 are compared for nDCG@10: the
+    # reference runtime embedding the whole corpus again would take a quarter of the run.
+    backend_quality: tuple[int, int] | None
     profile_queries: int
 
 
@@ -86,6 +89,7 @@ FULL = Scale(
     baseline_latency_queries=150,
     baseline_size=100_000,
     backend_texts=192,
+    backend_quality=(2_500, 500),
     profile_queries=60,
 )
 QUICK = Scale(
@@ -104,6 +108,7 @@ QUICK = Scale(
     baseline_latency_queries=30,
     baseline_size=60_000,
     backend_texts=64,
+    backend_quality=None,
     profile_queries=30,
 )
 

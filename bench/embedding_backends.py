@@ -72,20 +72,22 @@ def throughput(embeddings: Embeddings, texts: Sequence[str]) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def vector_ndcg(chunk_vectors: np.ndarray, query_vectors: np.ndarray) -> float:
-    """ArguAna nDCG@10, vector only: exact cosine search over the prepared chunks."""
-    s = scale()
-    data = load_arguana(s.arguana_corpus_docs, s.arguana_queries)
-    prepared = json.loads((PREPARED / "chunks.json").read_text())
-    doc_ids = prepared["doc_ids"]
+def vector_ndcg(
+    chunk_vectors: np.ndarray,
+    doc_ids: Sequence[str],
+    query_vectors: np.ndarray,
+    query_ids: Sequence[str],
+    qrels: dict[str, dict[str, int]],
+) -> float:
+    """ArguAna nDCG@10, vector only: exact cosine search over the given chunks."""
     rankings = {}
     for start in range(0, len(query_vectors), 256):
         scores = query_vectors[start : start + 256] @ chunk_vectors.T
         top = np.argsort(-scores, axis=1)[:, :RETRIEVE_K]
         for offset, row in enumerate(top):
-            qid = prepared["query_ids"][start + offset]
+            qid = query_ids[start + offset]
             rankings[qid] = document_ranking([doc_ids[i] for i in row], query_id=qid)
-    return mean_ndcg(rankings, data.qrels)
+    return mean_ndcg(rankings, qrels)
 
 
 def main() -> None:
@@ -96,7 +98,6 @@ def main() -> None:
     texts = [prepared["texts"][i] for i in text_index]
     questions = [q for q, _ in sample(load_xquad().questions, 60, salt=8)]
     data = load_arguana(s.arguana_corpus_docs, s.arguana_queries)
-    query_texts = [data.queries[q] for q in prepared["query_ids"]]
 
     log("backends: exporting ONNX")
     folder = WORK_DIR / "onnx"  # a fresh cache: the export is timed, not reused
@@ -134,41 +135,51 @@ def main() -> None:
                 }
             )
 
-    # The corpus as `baseline prepare` embedded it with Loupe's default runtime; the other
-    # full-corpus backend (torch, the reference, or int8) is embedded here, at 2 threads.
+    # torch (the reference) against int8 on an ArguAna subset: the default runtime's vectors
+    # come from `baseline prepare`, the other runtime embeds the subset here, at 2 threads.
     default = Settings().embedding_runtime
-    corpus: dict[str, tuple[np.ndarray, np.ndarray, float | None]] = {
+    subset = load_arguana(*s.backend_quality) if s.backend_quality else data
+    chunks = [i for i, d in enumerate(prepared["doc_ids"]) if d in subset.corpus]
+    doc_ids = [prepared["doc_ids"][i] for i in chunks]
+    query_ids = [q for q in prepared["query_ids"] if q in subset.queries]
+    query_rows = [prepared["query_ids"].index(q) for q in query_ids]
+    vectors_by_backend = {
         default: (
-            np.load(PREPARED / "vectors.npy"),
-            np.load(PREPARED / "query_vectors.npy"),
-            prepared["info"]["embed_s"],
+            np.load(PREPARED / "vectors.npy")[chunks],
+            np.load(PREPARED / "query_vectors.npy")[query_rows],
         )
     }
+    seconds_by_backend: dict[str, float] = {}
     for backend in ("torch", "onnx-int8"):
-        if backend not in corpus:
-            log(f"backends: ArguAna corpus with {backend}")
+        if backend not in vectors_by_backend:
+            log(f"backends: ArguAna subset ({len(chunks)} chunks) with {backend}")
             embeddings = make(backend, 2, 64)
             start = time.perf_counter()
-            vectors = np.asarray(embeddings.embed_documents(prepared["texts"]), dtype=np.float32)
-            seconds = time.perf_counter() - start
-            queries = np.asarray(embeddings.embed_documents(query_texts), dtype=np.float32)
-            corpus[backend] = (vectors, queries, seconds)
-    torch_vectors = corpus["torch"][0]
+            vectors = embeddings.embed_documents([prepared["texts"][i] for i in chunks])
+            seconds_by_backend[backend] = time.perf_counter() - start
+            queries = embeddings.embed_documents([subset.queries[q] for q in query_ids])
+            vectors_by_backend[backend] = (
+                np.asarray(vectors, dtype=np.float32),
+                np.asarray(queries, dtype=np.float32),
+            )
+    torch_vectors = vectors_by_backend["torch"][0]
     quality: dict[str, dict[str, float]] = {}
     for backend in ("torch", "onnx-int8"):
-        vectors, queries, seconds = corpus[backend]
+        vectors, queries = vectors_by_backend[backend]
         agreement = (vectors * torch_vectors).sum(axis=1)
         quality[backend] = {
-            "ndcg_at_10": vector_ndcg(vectors, queries),
-            "corpus_embed_s": seconds or 0.0,
+            "ndcg_at_10": vector_ndcg(vectors, doc_ids, queries, query_ids, subset.qrels),
             "cosine_to_torch_min": float(agreement.min()),
             "cosine_to_torch_mean": float(agreement.mean()),
         }
+        if backend in seconds_by_backend:
+            quality[backend]["subset_embed_s"] = seconds_by_backend[backend]
     # fp32 computes what torch computes: check that on the sampled passages instead of spending
     # minutes re-embedding the corpus for an nDCG that can only come out the same.
     log("backends: onnx-fp32 agreement with torch")
     fp32_vectors = np.asarray(make("onnx-fp32", 2, 64).embed_documents(texts), dtype=np.float32)
-    agreement = (fp32_vectors * torch_vectors[text_index]).sum(axis=1)
+    reference = np.asarray(make("torch", 2, 64).embed_documents(texts), dtype=np.float32)
+    agreement = (fp32_vectors * reference).sum(axis=1)
     quality["onnx-fp32"] = {
         "cosine_to_torch_min": float(agreement.min()),
         "cosine_to_torch_mean": float(agreement.mean()),
@@ -188,6 +199,11 @@ def main() -> None:
             },
             "grid": grid,
             "quality": quality,
+            "quality_set": {
+                "documents": len(subset.corpus),
+                "chunks": len(chunks),
+                "queries": len(query_ids),
+            },
             "default": default,
         },
     )

@@ -32,12 +32,15 @@ def parts_of_path(embeddings: Any) -> list[tuple[str, Any]]:
     """The functions whose cumulative time splits the path into parts, found by their code
     objects (cProfile knows file, line and name, not the class)."""
     from lancedb.query import LanceQueryBuilder
-    from sentence_transformers import SentenceTransformer
 
     from core.confidence import compute_confidence
     from core.stores import lancedb as lance_store
     from core.stores.base import fuse
 
+    # The model under the query cache: a forward pass is `_encode` on onnxruntime, `encode`
+    # on torch.
+    model = getattr(embeddings, "inner", embeddings)
+    model_call = getattr(type(model), "_encode", None) or type(model.model).encode
     return [
         ("whole question (RagChain.stream)", RagChain.stream),
         ("retrieve (StoreRetriever.search)", StoreRetriever.search),
@@ -49,7 +52,10 @@ def parts_of_path(embeddings: Any) -> list[tuple[str, Any]]:
         ("extractive answer (ExtractiveAnswerer.rank)", ExtractiveAnswerer.rank),
         ("  embed the passages' sentences", type(embeddings).embed_documents),
         ("confidence (compute_confidence)", compute_confidence),
-        ("all model forward passes (SentenceTransformer.encode)", SentenceTransformer.encode),
+        (
+            f"all model forward passes ({type(model).__name__}.{model_call.__name__})",
+            model_call,
+        ),
     ]
 
 

@@ -197,10 +197,19 @@ class LanceDBStore:
             rows = builder.select([*_COLUMNS, "_score"]).limit(candidates).to_list()
             keyword = [(_chunk(row), float(row["_score"])) for row in rows]
         if alpha > 0:
-            builder = cast(
-                LanceVectorQueryBuilder,
-                self._table.search(list(vector), query_type="vector", vector_column_name="vector"),
-            ).distance_type("cosine")
+            # refine_factor(1) re-scores the index's candidates on the stored vectors: without
+            # it the quantized index reports a distance on another scale (about twice the
+            # cosine distance), and confidence and the "not covered" check read cosines.
+            builder = (
+                cast(
+                    LanceVectorQueryBuilder,
+                    self._table.search(
+                        list(vector), query_type="vector", vector_column_name="vector"
+                    ),
+                )
+                .distance_type("cosine")
+                .refine_factor(1)
+            )
             if where:
                 builder = builder.where(where, prefilter=True)
             rows = builder.select([*_COLUMNS, "_distance"]).limit(candidates).to_list()

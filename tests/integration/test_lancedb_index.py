@@ -37,6 +37,11 @@ def small_threshold(monkeypatch: pytest.MonkeyPatch) -> int:
     return 256
 
 
+def vectors_of(store: LanceDBStore, chunk_id: str) -> np.ndarray:
+    row = store._table.search().where(f"id = '{chunk_id}'").select(["vector"]).to_list()[0]
+    return np.asarray(row["vector"])
+
+
 def vector_index(store: LanceDBStore):  # noqa: ANN201 - LanceDB's IndexStatistics
     return store._table.index_stats("vector_idx")
 
@@ -59,6 +64,15 @@ def test_index_appears_at_threshold_and_search_still_finds_each_row(
         assert chunk.vector is not None
         hits = store.search("", chunk.vector, k=1, alpha=1.0)
         assert hits[0].chunk.id == chunk.id
+        assert hits[0].vector_score == pytest.approx(1.0, abs=1e-4)
+
+    # Scores through the index are true cosines (confidence and the "documents do not cover
+    # it" check read them), not the quantized index's own distance scale.
+    query = np.asarray(first[0].vector)
+    for hit in store.search("", tuple(query), k=10, alpha=1.0):
+        assert hit.chunk.vector is None
+        expected = float(np.dot(query, vectors_of(store, hit.chunk.id)))
+        assert hit.vector_score == pytest.approx(expected, abs=1e-4)
 
     only_b = store.search(
         "", first[0].vector or (), k=5, alpha=1.0, filters=SearchFilter(document_ids=("b",))
