@@ -7,6 +7,7 @@ with the same prefilter, then fuses them with `fuse` so scores mean the same as 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,10 @@ from lancedb.query import LanceVectorQueryBuilder
 
 from core.stores.base import Chunk, Hit, SearchFilter, StoreHealth, fuse
 from core.stores.keywords import keyword_text
+
+# Index statistics (read on every upsert) without the vector index's centroids: Lance's coming
+# default, and it silences the warning the current one prints.
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 _FTS_COLUMN = "fts"
 _COLUMNS = [
