@@ -85,11 +85,11 @@ FULL = Scale(
     e2e_queries=50,
     arguana_corpus_docs=None,
     arguana_queries=None,
-    baseline_quality_queries=400,
+    baseline_quality_queries=150,
     baseline_latency_queries=150,
     baseline_size=100_000,
-    backend_texts=192,
-    backend_quality=(2_500, 500),
+    backend_texts=128,
+    backend_quality=(1_200, 300),
     profile_queries=60,
 )
 QUICK = Scale(

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -32,7 +33,7 @@ from bench.common import (
     load_xquad,
     log,
     machine,
-    mean_ndcg,
+    ndcg_at_k,
     sample,
     save_result,
     scale,
@@ -78,16 +79,17 @@ def vector_ndcg(
     query_vectors: np.ndarray,
     query_ids: Sequence[str],
     qrels: dict[str, dict[str, int]],
-) -> float:
-    """ArguAna nDCG@10, vector only: exact cosine search over the given chunks."""
-    rankings = {}
+) -> dict[str, float]:
+    """ArguAna nDCG@10 per query, vector only: exact cosine search over the given chunks."""
+    per_query = {}
     for start in range(0, len(query_vectors), 256):
         scores = query_vectors[start : start + 256] @ chunk_vectors.T
         top = np.argsort(-scores, axis=1)[:, :RETRIEVE_K]
         for offset, row in enumerate(top):
             qid = query_ids[start + offset]
-            rankings[qid] = document_ranking([doc_ids[i] for i in row], query_id=qid)
-    return mean_ndcg(rankings, qrels)
+            ranking = document_ranking([doc_ids[i] for i in row], query_id=qid)
+            per_query[qid] = ndcg_at_k(ranking, qrels[qid], 10)
+    return per_query
 
 
 def main() -> None:
@@ -163,12 +165,14 @@ def main() -> None:
                 np.asarray(queries, dtype=np.float32),
             )
     torch_vectors = vectors_by_backend["torch"][0]
-    quality: dict[str, dict[str, float]] = {}
+    quality: dict[str, dict[str, Any]] = {}
     for backend in ("torch", "onnx-int8"):
         vectors, queries = vectors_by_backend[backend]
         agreement = (vectors * torch_vectors).sum(axis=1)
+        per_query = vector_ndcg(vectors, doc_ids, queries, query_ids, subset.qrels)
         quality[backend] = {
-            "ndcg_at_10": vector_ndcg(vectors, doc_ids, queries, query_ids, subset.qrels),
+            "ndcg_at_10": float(np.mean(list(per_query.values()))),
+            "per_query_ndcg": per_query,
             "cosine_to_torch_min": float(agreement.min()),
             "cosine_to_torch_mean": float(agreement.mean()),
         }

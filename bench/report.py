@@ -1,7 +1,7 @@
 """Render bench/RESULTS.md from the JSON results of the last run (bench/results/*.json).
 
-The tables are generated; the discussion and the proposed patches come from bench/FINDINGS.md,
-written by hand from a full run and appended as they are. `python -m bench.report` re-renders
+The tables are generated; the findings (decisions and the figures behind them) come from
+bench/FINDINGS.md, written by hand and appended as they are. `python -m bench.report` re-renders
 without re-running anything.
 """
 
@@ -271,14 +271,14 @@ def query_section(results: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def paired(loupe: dict[str, float], baseline: dict[str, float]) -> str:
+def paired(first: dict[str, float], second: dict[str, float], name: str = "Loupe") -> str:
     """Mean per-query difference with a normal-approximation 95% interval, and win/loss counts."""
-    queries = sorted(set(loupe) & set(baseline))
-    diff = np.array([loupe[q] - baseline[q] for q in queries])
+    queries = sorted(set(first) & set(second))
+    diff = np.array([first[q] - second[q] for q in queries])
     half = 1.96 * diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
     return (
         f"{diff.mean():+.4f} (95% CI {diff.mean() - half:+.4f} … {diff.mean() + half:+.4f}); "
-        f"Loupe better on {(diff > 0).sum()}, worse on {(diff < 0).sum()}, tied on "
+        f"{name} better on {(diff > 0).sum()}, worse on {(diff < 0).sum()}, tied on "
         f"{(diff == 0).sum()} of {len(diff)} queries"
     )
 
@@ -502,12 +502,19 @@ def backends_section(data: dict[str, Any] | None) -> str:
         b for b in ("onnx-fp32", "onnx-int8") if keeps_quality(b) and rate(b) > rate("torch")
     ]
     best = max(passing, key=rate) if passing else "torch"
+    int8, reference = quality["onnx-int8"], quality["torch"]
     out += [
         "",
+        "Paired nDCG@10 difference on the subset, int8 − torch: "
+        + paired(int8["per_query_ndcg"], reference["per_query_ndcg"], "int8")
+        + ".",
+        "",
         f"Rule: a faster backend becomes the default only if ArguAna nDCG@10 drops by less "
-        f"than {NDCG_RULE}. Best by that rule in this run: **{best}**"
+        f"than {NDCG_RULE}. By this subset's point estimate: **{best}**"
         + (f" ({rate(best) / rate('torch'):.2f}× torch's throughput)" if best != "torch" else "")
-        + f"; Loupe's default (`LOUPE_EMBEDDING_RUNTIME`): **{data['default']}**.",
+        + ". The subset is what the run's budget affords and its interval is wider than the "
+        "rule's margin, so the decision is made on the whole of ArguAna (Findings, below); "
+        f"Loupe's default (`LOUPE_EMBEDDING_RUNTIME`): **{data['default']}**.",
     ]
     return "\n".join(out) + "\n"
 
