@@ -1,4 +1,4 @@
-"""The bundled all-MiniLM-L6-v2 on onnxruntime: the same weights as on torch, 2-3x faster on CPU.
+"""The bundled all-MiniLM-L6-v2 on onnxruntime: the same weights as on torch, faster on CPU.
 
 Embedding is the floor of ingestion and a third of every question's time, so the runtime matters
 (bench/RESULTS.md, section 4). sentence-transformers' own `backend="onnx"` cannot be used: it
