@@ -38,7 +38,6 @@ from bench.common import (
     PrecomputedEmbeddings,
     SyntheticCorpus,
     arguana_file_text,
-    document_ranking,
     latency_ms,
     load_arguana,
     load_embeddings,
@@ -58,6 +57,7 @@ from bench.common import (
 from bench.query import exact_store, store_dir
 from core.config import Settings
 from core.embeddings import model_name
+from core.evaluation.metrics import distinct_documents, ndcg_at_k
 from core.ingest.chunking import chunk_sections
 from core.ingest.loaders import load_bytes
 from core.retrieval import StoreRetriever
@@ -210,8 +210,8 @@ def arguana(system: str) -> dict[str, Any]:
         for name, a in (("hybrid", alpha), ("vector", 1.0), ("keyword", 0.0)):
             retriever = StoreRetriever(store=store, embeddings=cached, k=RETRIEVE_K, alpha=a)
             rankings[name] = {
-                qid: document_ranking(
-                    [d.metadata["document_id"] for d in retriever.invoke(text)], query_id=qid
+                qid: distinct_documents(
+                    (d.metadata["document_id"] for d in retriever.invoke(text)), skip=qid
                 )
                 for qid, text in queries
             }
@@ -245,7 +245,7 @@ def arguana(system: str) -> dict[str, Any]:
                 ("vector", vector_docs),
                 ("keyword", keyword_docs),
             ):
-                rankings[name][qid] = document_ranking(doc_ids_of(docs), query_id=qid)
+                rankings[name][qid] = distinct_documents(doc_ids_of(docs), skip=qid)
         result["bm25_query"] = latency_ms(bm25_s)
         fresh = Baseline(texts, doc_ids, vectors, embeddings, RETRIEVE_K)  # uncached embeddings
         timed = fresh.ensemble
@@ -263,8 +263,6 @@ def arguana(system: str) -> dict[str, Any]:
 
 
 def _per_query(rankings: dict[str, list[str]], data: ArguAna) -> list[float]:
-    from bench.common import ndcg_at_k
-
     return [ndcg_at_k(rankings[q], data.qrels[q], 10) for q in rankings]
 
 

@@ -35,6 +35,8 @@ import numpy as np
 import psutil
 from langchain_core.embeddings import Embeddings
 
+from core.evaluation.metrics import ndcg_at_k
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -381,31 +383,6 @@ def peak_rss_mb() -> float:
 
 
 # --- retrieval quality -------------------------------------------------------------------------
-
-
-def _local_ndcg_at_k(ranked: Sequence[str], relevance: Mapping[str, float], k: int) -> float:
-    """nDCG@k with linear gains (trec_eval / BEIR); a query with no relevant document scores 0."""
-    dcg = sum(relevance.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], 1))
-    ideal_grades = sorted((g for g in relevance.values() if g > 0), reverse=True)[:k]
-    ideal = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal_grades, 1))
-    return dcg / ideal if ideal > 0 else 0.0
-
-
-try:  # the project's own metric, when present, so benchmarks and `core eval` score alike
-    from core.evaluation.metrics import ndcg_at_k
-except ImportError:  # pragma: no cover - older checkouts
-    ndcg_at_k = _local_ndcg_at_k
-
-
-def document_ranking(doc_ids: Sequence[str], *, query_id: str, k: int = 10) -> list[str]:
-    """Chunk hits (best first, as their documents' ids) to a ranking of distinct documents.
-    The query's own id is dropped, as BEIR does for ArguAna (`ignore_identical_ids`): ArguAna's
-    queries are corpus documents themselves, and finding yourself is not a retrieval success."""
-    ranked: list[str] = []
-    for doc in doc_ids:
-        if doc != query_id and doc not in ranked:
-            ranked.append(doc)
-    return ranked[:k]
 
 
 def mean_ndcg(

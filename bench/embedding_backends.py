@@ -27,13 +27,11 @@ from langchain_core.embeddings import Embeddings
 from bench.baseline import PREPARED, RETRIEVE_K
 from bench.common import (
     WORK_DIR,
-    document_ranking,
     latency_ms,
     load_arguana,
     load_xquad,
     log,
     machine,
-    ndcg_at_k,
     sample,
     save_result,
     scale,
@@ -41,6 +39,7 @@ from bench.common import (
 )
 from core.config import Settings
 from core.embeddings import get_embeddings
+from core.evaluation.metrics import distinct_documents, ndcg_at_k
 from core.onnx_minilm import OnnxMiniLMEmbeddings, Precision, onnx_model_file
 
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
@@ -87,7 +86,7 @@ def vector_ndcg(
         top = np.argsort(-scores, axis=1)[:, :RETRIEVE_K]
         for offset, row in enumerate(top):
             qid = query_ids[start + offset]
-            ranking = document_ranking([doc_ids[i] for i in row], query_id=qid)
+            ranking = distinct_documents((doc_ids[i] for i in row), skip=qid)
             per_query[qid] = ndcg_at_k(ranking, qrels[qid], 10)
     return per_query
 

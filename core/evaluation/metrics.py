@@ -12,7 +12,7 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +24,14 @@ _PUNCTUATION = set(string.punctuation)
 
 def _relevant(relevance: Relevance) -> set[str]:
     return {doc for doc, grade in relevance.items() if grade > 0}
+
+
+def distinct_documents(document_ids: Iterable[str], *, skip: str | None = None) -> list[str]:
+    """A ranking of documents from a ranking of their chunks: each document once, at its best
+    chunk's rank. Without this a document found through two chunks earns its gain twice and
+    nDCG can pass 1. `skip` drops the query's own document, as BEIR's `ignore_identical_ids`
+    does for ArguAna, whose queries are corpus documents themselves."""
+    return list(dict.fromkeys(doc for doc in document_ids if doc != skip))
 
 
 def ndcg_at_k(ranked: Sequence[str], relevance: Relevance, k: int) -> float:

@@ -40,6 +40,7 @@ from core.evaluation.datasets import (
 from core.evaluation.metrics import (
     auroc,
     contains_answer,
+    distinct_documents,
     exact_match,
     expected_calibration_error,
     hit_at_k,
@@ -226,7 +227,7 @@ def _search_queries(
             mark = time.perf_counter()
             hits = store.search(text, vector if alpha > 0 else [], k=BEIR_TOP_K + 1, alpha=alpha)
             seconds[alpha] += time.perf_counter() - mark
-            ranked = [h.chunk.document_id for h in hits if h.chunk.document_id != query_id]
+            ranked = distinct_documents((h.chunk.document_id for h in hits), skip=query_id)
             ranked = ranked[:BEIR_TOP_K]
             for name, metric, k in _RANKING_METRICS:
                 scores[alpha][name].append(metric(ranked, relevance, k))

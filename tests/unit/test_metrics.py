@@ -9,6 +9,7 @@ import pytest
 from core.evaluation.metrics import (
     auroc,
     contains_answer,
+    distinct_documents,
     exact_match,
     expected_calibration_error,
     hit_at_k,
@@ -38,6 +39,16 @@ def test_ndcg_uses_linear_gain_and_the_ideal_order() -> None:
 def test_ndcg_is_zero_without_relevant_documents() -> None:
     assert ndcg_at_k(["a", "b"], {"a": 0.0}, 10) == 0.0
     assert ndcg_at_k([], GRADES, 10) == 0.0
+
+
+def test_chunk_rankings_become_document_rankings_before_scoring() -> None:
+    # Chunks of documents a, a, q (the query itself), b: each document once, at its best rank.
+    chunks = ["a", "a", "q", "b", "a"]
+    assert distinct_documents(chunks, skip="q") == ["a", "b"]
+    assert distinct_documents(chunks) == ["a", "q", "b"]
+    # Scored on the raw chunk list, a's gain would count twice and nDCG would pass 1.
+    assert ndcg_at_k(chunks, {"a": 1.0}, 10) > 1.0
+    assert ndcg_at_k(distinct_documents(chunks, skip="q"), {"a": 1.0}, 10) == pytest.approx(1.0)
 
 
 def test_recall_counts_only_relevant_documents() -> None:
