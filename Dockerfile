@@ -20,7 +20,6 @@ RUN mkdir -p /data && chown loupe:loupe /data
 
 USER loupe
 ENV LOUPE_DATA_DIR=/data \
-    LOUPE_MODEL_CACHE_DIR=/home/loupe/.cache/loupe/models \
     HF_HUB_OFFLINE=1 \
     STREAMLIT_SERVER_HEADLESS=true \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false

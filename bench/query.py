@@ -57,9 +57,7 @@ from core.extractive import ExtractiveAnswerer
 from core.retrieval import StoreRetriever
 from core.stores.base import chunk_id
 from core.stores.keywords import keyword_text
-from core.stores.lancedb import LanceDBStore
-
-_VECTOR_INDEX = "vector_idx"
+from core.stores.lancedb import VECTOR_INDEX, LanceDBStore
 
 # --- building ----------------------------------------------------------------------------------
 
@@ -109,7 +107,7 @@ def build(size: int) -> dict[str, Any]:
     mark = time.perf_counter()
     store.refresh_indexes()
     timings["index_s"] = time.perf_counter() - mark
-    stats = store._table.index_stats(_VECTOR_INDEX)
+    stats = store._table.index_stats(VECTOR_INDEX)
     info = {
         "size": size,
         "rows": store.count(),
@@ -146,21 +144,16 @@ def exact_store(store: LanceDBStore) -> LanceDBStore:
     return view
 
 
-def exact_vector_search(store: LanceDBStore, vector: Sequence[float], limit: int) -> list[str]:
-    """The store's vector query with the index bypassed: what every query costs without one."""
+def vector_ids(
+    store: LanceDBStore, vector: Sequence[float], limit: int, *, exact: bool = False
+) -> list[str]:
+    """The store's vector query, through the index or (`exact`) bypassing it."""
     builder = cast(
         LanceVectorQueryBuilder,
         store._table.search(list(vector), query_type="vector", vector_column_name="vector"),
     ).distance_type("cosine")
-    rows = builder.bypass_vector_index().select(["id", "_distance"]).limit(limit).to_list()
-    return [row["id"] for row in rows]
-
-
-def ann_ids(store: LanceDBStore, vector: Sequence[float], limit: int) -> list[str]:
-    builder = cast(
-        LanceVectorQueryBuilder,
-        store._table.search(list(vector), query_type="vector", vector_column_name="vector"),
-    ).distance_type("cosine")
+    if exact:
+        builder = builder.bypass_vector_index()
     return [row["id"] for row in builder.select(["id", "_distance"]).limit(limit).to_list()]
 
 
@@ -172,7 +165,7 @@ def run(size: int) -> dict[str, Any]:
     rss_model = rss_mb()
     store = LanceDBStore(store_dir(size), dimension=DIM)
     build_info = json.loads((store_dir(size) / "build.json").read_text())
-    has_index = store._table.index_stats(_VECTOR_INDEX) is not None
+    has_index = store._table.index_stats(VECTOR_INDEX) is not None
 
     questions = [q for q, _ in sample(load_xquad().questions, s.latency_queries + 10, salt=3)]
     vectors = embeddings.embed_documents(questions)
@@ -201,12 +194,12 @@ def run(size: int) -> dict[str, Any]:
     exact_n = 10 if size >= 1_000_000 else 40
     log(f"query {size}: exact vector search x{exact_n}")
     result["vector_exact"] = latency_ms(
-        timed_calls(lambda i: exact_vector_search(store, vectors[i], 50), items[:exact_n], 2)
+        timed_calls(lambda i: vector_ids(store, vectors[i], 50, exact=True), items[:exact_n], 2)
     )
     if has_index:
         probes = SyntheticCorpus(seed_vectors()).query_vectors(50)
         recall = [
-            len(set(ann_ids(store, v, 50)) & set(exact_vector_search(store, v, 50))) / 50
+            len(set(vector_ids(store, v, 50)) & set(vector_ids(store, v, 50, exact=True))) / 50
             for v in probes.tolist()
         ]
         result["recall_at_50"] = float(np.mean(recall))

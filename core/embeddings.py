@@ -23,8 +23,20 @@ from core.config import Settings
 class SentenceTransformerEmbeddings(Embeddings):
     """A sentence-transformers model on CPU, normalised so dot product is cosine similarity."""
 
-    def __init__(self, model_name_or_path: str, *, name: str, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        name: str,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
 
         self.model = SentenceTransformer(model_name_or_path, device="cpu")
         self.batch_size = batch_size
@@ -65,10 +77,6 @@ def bundled_minilm_path() -> str:
 
 
 def _build(settings: Settings) -> Embeddings:
-    if settings.embed_threads:
-        import torch
-
-        torch.set_num_threads(settings.embed_threads)
     if settings.embeddings == "minilm":
         # The bundled model must never reach for the hub: offline machines would hang on it.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,6 +85,7 @@ def _build(settings: Settings) -> Embeddings:
                 bundled_minilm_path(),
                 name="all-MiniLM-L6-v2",
                 batch_size=settings.embed_batch_size,
+                threads=settings.embed_threads,
             )
         from core.onnx_minilm import OnnxMiniLMEmbeddings
 
@@ -106,6 +115,7 @@ def _build(settings: Settings) -> Embeddings:
         settings.embedding_model,
         name=settings.embedding_model,
         batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
     )
 
 

@@ -10,6 +10,7 @@ sentence-transformers performs for this model: tokenize, BERT, mean pooling, uni
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -22,7 +23,6 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 Precision = Literal["fp32", "int8"]
-MAX_LENGTH = 256  # the bundled model's max_seq_length: longer text is truncated, as on torch
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _export_lock = threading.Lock()
 
@@ -110,13 +110,20 @@ class OnnxMiniLMEmbeddings(Embeddings):
         path = onnx_model_file(model_dir, cache_dir, precision)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        # Longer text is truncated where sentence-transformers truncates it for this model.
+        config = json.loads((model_dir / "sentence_bert_config.json").read_text())
+        self.max_length = int(config["max_seq_length"])
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
         self.batch_size = batch_size
         self.name = f"all-MiniLM-L6-v2 (onnx {precision})"
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         encoded = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="np"
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="np",
         )
         feed = {name: encoded[name].astype(np.int64) for name in _INPUTS}
         hidden = self.session.run(None, feed)[0]

@@ -46,7 +46,7 @@ _REINDEX_SHARE = 0.2
 # Exact vector search reads every vector on every query; from this size an approximate index is
 # faster (bench/RESULTS.md, section 2) and below it exact search is fast enough to keep.
 VECTOR_INDEX_MIN_ROWS = 50_000
-_VECTOR_INDEX = "vector_idx"
+VECTOR_INDEX = "vector_idx"
 
 
 def vector_index_config(rows: int) -> IvfHnswSq:
@@ -157,12 +157,12 @@ class LanceDBStore:
         if fts is None:
             self._table.create_index(_FTS_COLUMN, config=FTS(ascii_folding=True), replace=True)
         rows = int(self._table.count_rows())
-        vectors = self._table.index_stats(_VECTOR_INDEX)
+        vectors = self._table.index_stats(VECTOR_INDEX)
         if rows >= VECTOR_INDEX_MIN_ROWS and (
             vectors is None or rows > 4 * vectors.num_indexed_rows
         ):
             self._table.create_index(
-                "vector", config=vector_index_config(rows), name=_VECTOR_INDEX, replace=True
+                "vector", config=vector_index_config(rows), name=VECTOR_INDEX, replace=True
             )
             vectors = None
         if any(

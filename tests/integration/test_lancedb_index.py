@@ -9,7 +9,7 @@ import pytest
 
 from core.stores import lancedb as lance_module
 from core.stores.base import Chunk, SearchFilter, chunk_id
-from core.stores.lancedb import LanceDBStore
+from core.stores.lancedb import VECTOR_INDEX, LanceDBStore
 
 DIM = 16
 
@@ -43,7 +43,7 @@ def vectors_of(store: LanceDBStore, chunk_id: str) -> np.ndarray:
 
 
 def vector_index(store: LanceDBStore):  # noqa: ANN201 - LanceDB's IndexStatistics
-    return store._table.index_stats("vector_idx")
+    return store._table.index_stats(VECTOR_INDEX)
 
 
 def test_index_appears_at_threshold_and_search_still_finds_each_row(
