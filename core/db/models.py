@@ -116,6 +116,9 @@ class Document(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128), index=True)
     lease_heartbeat_at: Mapped[datetime | None] = mapped_column()
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # The original to delete (unless a document uses it) when the lease ends, also after a
+    # crash: the new version's until it is published, the replaced version's after.
+    lease_cleanup_path: Mapped[str | None] = mapped_column(String(1024))
 
 
 class Conversation(Base):

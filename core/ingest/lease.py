@@ -88,6 +88,7 @@ class Leases:
             doc.lease_owner = None
             doc.lease_heartbeat_at = None
             doc.lease_expires_at = None
+            doc.lease_cleanup_path = None
 
     def renew(self) -> int:
         """Push the deadline of every lease this process holds forward; how many there were."""

@@ -381,6 +381,7 @@ class Ingestor:
                 doc.error = None
                 doc.chunk_count = 0
             self.leases.take(doc)
+            doc.lease_cleanup_path = str(stored) if outcome == "updated" else None
             s.flush()
             claim = _Claim(doc.id, outcome, old_hash, old_path)
             all_tags = tuple(doc.tags)
@@ -475,6 +476,7 @@ class Ingestor:
             doc.pages = pages
             doc.chunk_count = chunks
             doc.indexed_at = utcnow()
+            doc.lease_cleanup_path = claim.old_path
 
     def _retire(self, claim: _Claim, digest: str, stored: Path) -> None:
         """Remove the old version (chunks, then its original), then let the document go. The
@@ -561,10 +563,14 @@ class Ingestor:
                 for doc in stuck:
                     self.leases.take(doc)
                 plan = [
-                    (d.id, d.content_hash if d.status == DocumentStatus.ready else None)
+                    (
+                        d.id,
+                        d.content_hash if d.status == DocumentStatus.ready else None,
+                        d.lease_cleanup_path,
+                    )
                     for d in stuck
                 ]
-            for document_id, served in plan:
+            for document_id, served, leftover in plan:
                 self.store.delete_document(document_id, keep_content_hash=served)
                 with self.db.session() as s:
                     doc = queries.get_document(s, document_id)
@@ -575,6 +581,8 @@ class Ingestor:
                         doc.chunk_count = 0
                         doc.error = "Indexing was interrupted; re-index or upload the file again."
                     self.leases.release(doc)
+                if leftover is not None:
+                    self._discard_original(leftover)
         return len(plan)
 
 

@@ -24,12 +24,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("lease_owner", sa.String(length=128), nullable=True))
         batch.add_column(sa.Column("lease_heartbeat_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("lease_cleanup_path", sa.String(length=1024), nullable=True))
         batch.create_index("ix_documents_lease_owner", ["lease_owner"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("documents") as batch:
         batch.drop_index("ix_documents_lease_owner")
+        batch.drop_column("lease_cleanup_path")
         batch.drop_column("lease_expires_at")
         batch.drop_column("lease_heartbeat_at")
         batch.drop_column("lease_owner")
