@@ -93,7 +93,9 @@ def detect_kind(filename: str) -> str:
     return SUPPORTED_EXTENSIONS[suffix]
 
 
-def load_bytes(filename: str, data: bytes, *, zip_limits: ZipLimits | None = None) -> LoadedDocument:
+def load_bytes(
+    filename: str, data: bytes, *, zip_limits: ZipLimits | None = None
+) -> LoadedDocument:
     """Load an upload by its file name's type; raises LoaderError for anything unusable."""
     kind = detect_kind(filename)
     if not data:

@@ -234,7 +234,9 @@ class Ingestor:
                 except Exception as exc:  # noqa: BLE001 - a batch goes on past any one file
                     log.exception("ingest of %s failed", item.name)
                     results.append(
-                        IngestResult(item.name, "failed", error=f"Unexpected error: {plain_error(exc)}")
+                        IngestResult(
+                            item.name, "failed", error=f"Unexpected error: {plain_error(exc)}"
+                        )
                     )
                 report("done")
         return results
@@ -298,7 +300,9 @@ class Ingestor:
     ) -> IngestResult:
         problem = check_name(item.name)
         if problem is not None:
-            return IngestResult(item.name.replace("\x00", "\N{REPLACEMENT CHARACTER}"), "failed", error=problem)
+            return IngestResult(
+                item.name.replace("\x00", "\N{REPLACEMENT CHARACTER}"), "failed", error=problem
+            )
         try:
             kind = detect_kind(item.name)
         except LoaderError as exc:
@@ -357,9 +361,7 @@ class Ingestor:
             old_hash: str | None = None
             old_path: str | None = None
             if doc is None:
-                doc = Document(
-                    workspace=self.workspace, name=name, kind=kind, content_hash=digest
-                )
+                doc = Document(workspace=self.workspace, name=name, kind=kind, content_hash=digest)
                 s.add(doc)
             elif doc.status == DocumentStatus.ready and doc.content_hash != digest:
                 outcome = "updated"
@@ -423,7 +425,9 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 - recorded on the document, batch continues
             if not isinstance(exc, LoaderError):
                 log.exception("indexing %s failed", name)
-            message = str(exc) if isinstance(exc, LoaderError) else f"Indexing failed: {plain_error(exc)}"
+            message = (
+                str(exc) if isinstance(exc, LoaderError) else f"Indexing failed: {plain_error(exc)}"
+            )
             return self._fail(claim, name, digest, stored, message)
         self._retire(claim, digest, stored)
         return IngestResult(name, claim.outcome, document_id, len(drafts), pages)
@@ -533,9 +537,7 @@ class Ingestor:
     def _discard_original(self, stored_path: str) -> None:
         """Delete an original that no document points at any more."""
         with self.db.session() as s:
-            used = s.scalar(
-                select(Document.id).where(Document.stored_path == stored_path).limit(1)
-            )
+            used = s.scalar(select(Document.id).where(Document.stored_path == stored_path).limit(1))
         if used is None:
             Path(stored_path).unlink(missing_ok=True)
 
@@ -573,22 +575,21 @@ class Ingestor:
             for document_id, served, leftover in plan:
                 self.store.delete_document(document_id, keep_content_hash=served)
                 with self.db.session() as s:
-                    doc = queries.get_document(s, document_id)
-                    if doc is None:
+                    row = queries.get_document(s, document_id)
+                    if row is None:
                         continue
-                    if doc.status != DocumentStatus.ready:
-                        doc.status = DocumentStatus.failed
-                        doc.chunk_count = 0
-                        doc.error = "Indexing was interrupted; re-index or upload the file again."
-                    self.leases.release(doc)
+                    if row.status != DocumentStatus.ready:
+                        row.status = DocumentStatus.failed
+                        row.chunk_count = 0
+                        row.error = "Indexing was interrupted; re-index or upload the file again."
+                    self.leases.release(row)
                 if leftover is not None:
                     self._discard_original(leftover)
         return len(plan)
 
 
 _BUSY = (
-    "This document is being indexed by another upload right now. Try again when that has "
-    "finished."
+    "This document is being indexed by another upload right now. Try again when that has finished."
 )
 _LOST = (
     "This upload took too long to report progress and another process took the document "

@@ -63,7 +63,9 @@ class ReadyVersions:
         for _ in range(_TRIES):
             hits = self.inner.search(query, vector, k=want, alpha=alpha, filters=filters)
             ready = self.served([hit.chunk.document_id for hit in hits])
-            kept = [hit for hit in hits if ready.get(hit.chunk.document_id) == hit.chunk.content_hash]
+            kept = [
+                hit for hit in hits if ready.get(hit.chunk.document_id) == hit.chunk.content_hash
+            ]
             if len(kept) == len(hits) or len(kept) >= k or len(hits) < want:
                 break
             want *= _WIDEN

@@ -23,8 +23,9 @@ from core.stores.lancedb import retry_conflicts
 
 STORAGE = IngestItem(
     "policy.txt",
-    "\n\n".join(f"Energy storage rule {i}: batteries " + "store power. " * 50 for i in range(4))
-    .encode(),
+    "\n\n".join(
+        f"Energy storage rule {i}: batteries " + "store power. " * 50 for i in range(4)
+    ).encode(),
 )
 QUERY = "What are the energy storage rules for batteries?"
 

@@ -426,9 +426,10 @@ def inflating_docx(inflated_bytes: int) -> bytes:
     small file declares a huge inflated size, as a zip bomb does."""
     real = make_docx(lambda document: document.add_paragraph("Tiny."))
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(real)) as source, zipfile.ZipFile(
-        out, "w", zipfile.ZIP_DEFLATED
-    ) as bomb:
+    with (
+        zipfile.ZipFile(io.BytesIO(real)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
         for info in source.infolist():
             data = source.read(info)
             if info.filename == "word/document.xml":
