@@ -111,8 +111,10 @@ def test_recovery_repairs_an_interrupted_update_and_spares_live_leases(
     again = Loupe(loupe.settings)
     counts = again.store.version_counts()
     assert counts[(doc_id, served)] == result.chunks and counts[(doc_id, "e" * 64)] == 0
-    doc = next(d for d in again.documents() if d.id == doc_id)
-    assert doc.status == DocumentStatus.ready and doc.lease_owner is None
+    with again.db.session() as s:
+        row = queries.get_document(s, doc_id)
+        assert row is not None
+        assert row.status == DocumentStatus.ready and row.lease_owner is None
     assert counts[(other.document_id or "", "d" * 64)] == 3  # not touched
     again.close()
 
