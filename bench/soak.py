@@ -76,6 +76,7 @@ def ingest_worker(name: str, root: Path, stop: Path, out: Path) -> None:
     from core.service import Loupe
 
     loupe = Loupe()
+    (stop.parent / f"{name}.ready").write_text("")
     rng = random.Random(name)
     own, shared = root / name, root / "shared"
     outcomes: Counter[str] = Counter()
@@ -102,6 +103,7 @@ def ask_worker(stop: Path, out: Path) -> None:
     from core.service import Loupe
 
     loupe = Loupe()
+    (stop.parent / "ask.ready").write_text("")
     asked = mixed = hits = 0
     generators: Counter[str] = Counter()
     latencies: list[float] = []
@@ -191,9 +193,15 @@ def soak(backend: str, minutes: float, postgres_url: str | None, work: Path) -> 
         start("worker-ingest", "b", str(root / "corpus"), str(stop), str(root / "b.json")),
         start("worker-ask", "ask", str(stop), str(root / "ask.json")),
     ]
+    # The clock starts once every worker has loaded its model (a minute on a busy machine).
+    while not all((root / f"{n}.ready").exists() for n in ("a", "b", "ask")):
+        if any(process.poll() is not None for process in workers):
+            raise SystemExit(f"a worker died on start-up; see the logs in {root}")
+        time.sleep(0.5)
+    startup_seconds = time.monotonic() - started
     listings = zero_chunk_ready = listing_errors = 0
     statuses: Counter[str] = Counter()
-    deadline = started + minutes * 60
+    deadline = time.monotonic() + minutes * 60
     while time.monotonic() < deadline:
         listed = subprocess.run(
             [sys.executable, "-m", "core", "documents", "--json"],
@@ -222,6 +230,7 @@ def soak(backend: str, minutes: float, postgres_url: str | None, work: Path) -> 
         "backend": backend,
         "minutes": minutes,
         "wall_seconds": round(time.monotonic() - started, 1),
+        "startup_seconds": round(startup_seconds, 1),
         "ingest_rounds": [part["rounds"] for part in ingest],
         "ingest_outcomes": dict(outcomes),
         "ingest_errors": [e for part in ingest for e in part["errors"]][:20],

@@ -183,9 +183,14 @@ def test_file_over_the_size_limit_is_refused_unread(loupe: Loupe, tmp_path: Path
     loupe.ingestor.limits = IngestLimits(max_file_bytes=1024 * 1024, max_chunks=3)
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * (2 * 1024 * 1024))
-    [result] = loupe.ingestor.ingest_paths([big])
+    small = tmp_path / "small.txt"
+    small.write_text("Pumps move water uphill.")
+    result, rest = loupe.ingestor.ingest_paths([big, small])
     assert result.outcome == "failed" and "LOUPE_MAX_FILE_MB" in (result.error or "")
-    assert "2.0 MB" in (result.error or "") and loupe.documents() == []
+    assert "2.0 MB" in (result.error or "")
+    assert rest.outcome == "indexed"  # the rest of the batch goes on
+    assert [d.name for d in loupe.documents()] == ["small.txt"]
+    loupe.delete_document(rest.document_id or "")
     [many] = loupe.ingest([STORAGE])
     assert many.outcome == "failed" and "LOUPE_MAX_CHUNKS_PER_FILE" in (many.error or "")
     assert loupe.store.count() == 0
