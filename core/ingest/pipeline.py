@@ -421,6 +421,7 @@ class Ingestor:
             self._write_version(claim, name, digest, tags, drafts, report)
             self._publish(claim, digest, stored, pages, len(drafts))
         except _LeaseLost:
+            self._abandon(document_id, digest)
             return IngestResult(name, "failed", document_id, error=_LOST)
         except Exception as exc:  # noqa: BLE001 - recorded on the document, batch continues
             if not isinstance(exc, LoaderError):
@@ -516,6 +517,21 @@ class Ingestor:
         if claim.outcome == "updated":
             self._discard_original(str(stored))
         return IngestResult(name, "failed", claim.document_id, error=message)
+
+    def _abandon(self, document_id: str, digest: str) -> None:
+        """Our lease was taken over, or the document deleted meanwhile: remove what we wrote,
+        unless it is the version SQL serves. While another process holds the document, its
+        own first step clears leftovers, so nothing is touched here."""
+        with self.db.session() as s:
+            doc = queries.get_document(s, document_id)
+            if doc is not None and self.leases.held_by_other(doc):
+                return
+            served = doc.content_hash if doc is not None else None
+            ready = doc is not None and doc.status == DocumentStatus.ready
+        if doc is None:
+            self.store.delete_document(document_id)
+        elif not (ready and served == digest):
+            self.store.delete_document(document_id, keep_content_hash=served if ready else None)
 
     def _release(self, document_id: str) -> None:
         with self.db.session() as s:
