@@ -37,7 +37,6 @@ def main() -> None:
         embed_threads=1,
     )
     loupe = Loupe(settings)
-    loupe.ingestor.leases.seconds = args["lease_seconds"]
     stage, action = args.get("stage"), args.get("action")
     signals = Path(args.get("signal_dir") or ".")
 

@@ -173,7 +173,7 @@ def test_start_up_leaves_a_running_ingest_alone(
     chunks; that ingest then called it ready with N chunks while the store held none."""
     new = write(tmp_path / "in" / "policy.txt", policy("storage"))
     signals = tmp_path / "signals"
-    process = worker(settings, [new], signals, stage="written", action="pause")
+    process = worker(settings, [new], signals, stage="writing", action="pause")
     deadline = time.monotonic() + 300
     while not (signals / "reached").exists():
         assert process.poll() is None, process.communicate()[1][-3000:]
