@@ -4,6 +4,7 @@ answer, its confidence and its sources look. Nothing here decides anything; `cor
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Literal, NoReturn
@@ -30,6 +31,15 @@ CONFIDENCE_ICONS = {
     "low": ":material/warning:",
 }
 VERDICT_LABELS = {"supports": "Supports", "does_not_support": "Does not support"}
+# Every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and
+# escaped, none of them starts Markdown, HTML, LaTeX or a Streamlit directive.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# Where GitHub-flavoured Markdown turns plain text into a link *after* escapes are resolved
+# (Streamlit's renderer matches `https?://`, `www.` and `name@host` in text nodes): a word
+# joiner (U+2060, invisible) is put there so no pattern matches.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 
 
 @st.cache_resource(
@@ -84,12 +94,12 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 
         def report(progress: IngestProgress) -> None:
             if progress.stage == "parse":
-                st.write(f"Reading {progress.name}…")
+                show_text(f"Reading {progress.name}…")
 
         results = loupe.load_samples(progress=report, actor=actor)
         failed = [r for r in results if r.outcome == "failed"]
         for result in failed:
-            st.error(f"{result.name}: {result.error}")
+            st.error(inert(f"{result.name}: {result.error}"))
         status.update(
             label=f"Sample documents ready ({len(results) - len(failed)} of {len(results)}).",
             state="error" if failed else "complete",
@@ -100,9 +110,27 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 # Answers -----------------------------------------------------------------------------------
 
 
-def markdown_text(text: str) -> None:
-    """Answer text as Markdown, with dollar signs kept as text rather than read as LaTeX."""
-    st.markdown(text.replace("$", "\\$"))
+def inert(text: object) -> str:
+    """Untrusted text (answers, quotes, questions, notices, names, headings, comments) as
+    Markdown that Streamlit shows exactly as written: no image is loaded, no link is live, no
+    formatting, HTML, LaTeX or `:directive[...]` applies. Every string from documents, users or
+    the LLM server goes through this before any Streamlit call that reads Markdown (bodies,
+    labels, captions, toasts, notices).
+
+    Escaping rather than sanitising: an answer that shows its Markdown as typed loses some
+    formatting, but nothing a document or a prompt-injected model writes can make a viewer's
+    browser fetch a URL (the exfiltration channel) or show a link to click. Line breaks are
+    kept as hard breaks, and leading spaces as no-break spaces (else an indented line would
+    become a code block, which shows escapes literally)."""
+    body = _AUTOLINK.sub(_WORD_JOINER, str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    body = _PUNCTUATION.sub(r"\\\1", body)
+    body = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group().expandtabs(4)), body)
+    return body.replace("\n", "  \n")
+
+
+def show_text(text: object) -> None:
+    """Untrusted text as a block of its own, through `inert`."""
+    st.markdown(inert(text))
 
 
 def confidence_badge(result: AnswerResult) -> None:
@@ -112,30 +140,32 @@ def confidence_badge(result: AnswerResult) -> None:
         f"{confidence.label.capitalize()} confidence · {confidence.score:.0%}",
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
-        help="\n".join(f"- {reason}" for reason in confidence.reasons) or None,
+        help="\n".join(f"- {inert(reason)}" for reason in confidence.reasons) or None,
     )
 
 
 def answer_notices(result: AnswerResult) -> None:
     """Say how the answer was made when it was not made the normal way."""
+    # Notices can carry the LLM server's own error text: inert like everything untrusted.
     if result.generator == "fallback":
-        st.warning(result.notice or "The language model failed; this answer was extracted.")
+        st.warning(inert(result.notice or "The language model failed; this answer was extracted."))
     elif result.generator == "none":
-        st.info(result.notice or "The documents do not cover this question.")
+        st.info(inert(result.notice or "The documents do not cover this question."))
     elif result.notice:
-        st.caption(result.notice)
+        st.caption(inert(result.notice))
     if result.confidence.label == "low" and result.generator != "none":
         why = " ".join(result.confidence.reasons)
         st.warning(
             "Low confidence: read the passages below before relying on this answer."
-            + (f" Why: {why}" if why else ""),
+            + (f" Why: {inert(why)}" if why else ""),
             icon=":material/warning:",
         )
 
 
 def generator_caption(result: AnswerResult) -> str:
+    """Markdown: the model's name is whatever the server reported, so it is inert."""
     made_by = {
-        "llm": f"Written by {result.model}",
+        "llm": f"Written by {inert(result.model)}",
         "extractive": "Quoted from the passages (no language model configured)",
         "fallback": "Quoted from the passages after the language model failed",
         "none": "Not answered",
@@ -145,11 +175,14 @@ def generator_caption(result: AnswerResult) -> str:
 
 
 def source_title(source: Source) -> str:
+    """Markdown for a label: the document's name and heading come from the file, so inert."""
     where = f", p. {source.page}" if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
     relevance = engine().relevance(source)
-    return f"[{source.n}] {source.document}{where}{heading} · relevance {relevance:.0%}"
+    return inert(f"[{source.n}] {source.document}{where}{heading}") + (
+        f" · relevance {relevance:.0%}"
+    )
 
 
 def source_body(source: Source) -> None:
@@ -160,7 +193,7 @@ def source_body(source: Source) -> None:
             "it was treated as data only.",
             icon=":material/gpp_maybe:",
         )
-    st.text(source.quote)
+    show_text(source.quote)
     parts = [f"rank score {source.score:.2f}"]
     if source.vector_score is not None:
         parts.append(f"similarity {source.vector_score:.2f}")
@@ -220,7 +253,11 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
         with box.container():
             if stream.was_reset:
                 st.caption("The language model failed mid-answer; quoting the passages instead.")
-            st.write_stream(stream.tokens())
+            # Not `st.write_stream`, which renders the tokens as live Markdown.
+            shown, text = st.empty(), ""
+            for token in stream.tokens():
+                text += token
+                shown.markdown(inert(text))
         if stream.result is None and not stream.was_reset:
             raise RuntimeError("The answer stream ended without a result.")
     box.empty()
