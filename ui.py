@@ -12,10 +12,11 @@ from typing import Literal, NoReturn
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, require
-from core.chain import AnswerResult, AskEvent, Source
 from core.ingest.pipeline import IngestProgress
 from core.service import Loupe
+from core.vocab import Verdict
 
 # Session-state keys that more than one file reads.
 ACTOR = "actor"  # the Actor app.py resolved for this run
@@ -31,7 +32,7 @@ CONFIDENCE_ICONS = {
     "medium": ":material/help:",
     "low": ":material/warning:",
 }
-VERDICT_LABELS = {"supports": "Supports", "does_not_support": "Does not support"}
+VERDICT_LABELS = {Verdict.supports: "Supports", Verdict.does_not_support: "Does not support"}
 # The characters that open Markdown, HTML, LaTeX or Streamlit-directive syntax anywhere in a
 # line (escaped with a backslash, as CommonMark allows for any ASCII punctuation), and a colon
 # that starts a word (`:material/icon:`, `:smile:`). `!`, `(` and `)` need no escape once `[`
@@ -233,7 +234,7 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
 
 
 class AnswerStream:
-    """Token events as text for `st.write_stream`, stopping at a `reset` (the caller starts a
+    """Token events as text to stream onto the page, stopping at a `reset` (the caller starts a
     fresh stream in the same place) or at `done` (which carries the saved result)."""
 
     def __init__(self, events: Iterator[AskEvent]) -> None:

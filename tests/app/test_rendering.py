@@ -168,8 +168,7 @@ def test_chat_and_review_render_hostile_documents_and_questions_inert(engine: Lo
 def test_a_streamed_answer_and_notices_render_inert() -> None:
     def script() -> None:
         import ui as _shared
-        from core.chain import AnswerResult, AskEvent, Source
-        from core.confidence import Confidence
+        from core.answer.types import AnswerResult, AskEvent, Confidence, Source
 
         hostile = "![x](https://exfil.example/streamed.png) [y](https://exfil.example/)"
         source = Source(

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bench.faulty_llm import FaultyLLM, faulty_llm
-from core.chain import AnswerResult, AskEvent
+from core.answer.extractive import MODEL_NAME as EXTRACTIVE_MODEL
+from core.answer.types import AnswerResult, AskEvent
 from core.config import Settings
-from core.extractive import MODEL_NAME as EXTRACTIVE_MODEL
 from core.ingest.pipeline import IngestItem
 from core.service import Loupe
 
