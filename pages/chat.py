@@ -45,7 +45,6 @@ def _save(
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=actor.role,
-            user=actor.name,
             source="chat",
             actor=actor,
         )
@@ -174,7 +173,7 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
 
 def ask(question: str, scope: SearchFilter | None) -> None:
     conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
-        actor.name, title=question[:200]
+        question[:200], actor=actor
     )
     st.session_state[CONVERSATION] = conversation_id
     st.query_params[CONVERSATION] = conversation_id
@@ -182,9 +181,7 @@ def ask(question: str, scope: SearchFilter | None) -> None:
         shared.show_text(question)
     with st.chat_message("assistant"):
         result = shared.stream_answer(
-            engine.ask_stream(
-                question, conversation_id=conversation_id, filters=scope, user=actor.name
-            )
+            engine.ask_stream(question, conversation_id=conversation_id, filters=scope, actor=actor)
         )
         if result.verified is not None and result.answer_id:
             st.session_state.setdefault(VERIFIED, {})[result.answer_id] = result.verified
@@ -265,7 +262,7 @@ def main() -> None:
     if not ready:
         empty_state()
     turns = conversation_turns()
-    states = engine.feedback_state([t.answer_id or "" for t in turns], actor.name)
+    states = engine.feedback_state([t.answer_id or "" for t in turns], actor=actor)
     for turn in turns:
         with st.chat_message("user"):
             shared.show_text(turn.question)

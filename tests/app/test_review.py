@@ -25,8 +25,8 @@ def asked(documents: Loupe) -> dict[str, str]:
     """Two answers to a user's questions; the hotel one got a thumbs-down. Question → id."""
     ids = {}
     for question in (LEAVE_QUESTION, HOTEL_QUESTION):
-        ids[question] = documents.ask(question, user="uma").answer_id or ""
-    documents.feedback(ids[HOTEL_QUESTION], rating="down", comment="too vague", user="uma")
+        ids[question] = documents.ask(question, actor=UMA).answer_id or ""
+    documents.feedback(ids[HOTEL_QUESTION], rating="down", comment="too vague", actor=UMA)
     return ids
 
 
