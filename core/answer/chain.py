@@ -83,15 +83,15 @@ class RagChain:
         question: str,
         history: Sequence[tuple[str, str]],
         deadline: Deadline | None = None,
-    ) -> tuple[str, LLMFailure | Exception | None]:
+    ) -> tuple[str, Exception | None]:
         """A question that stands alone, for retrieval, and the model's failure if it failed.
-        Without an LLM (or when it fails), a short or referring follow-up is joined to the
-        previous question instead."""
+        Without an LLM (or when it fails, or while the circuit breaker is open), a short or
+        referring follow-up is joined to the previous question instead."""
         previous = [text for role, text in history if role == "user"]
         if not previous:
             return question, None
         failure: Exception | None = None
-        if self.condense_chain is not None:
+        if self.condense_chain is not None and not self.guard.breaker.open_for():
             deadline = (deadline or self.guard.deadline()).sooner(
                 self.guard.budget * _CONDENSE_SHARE
             )

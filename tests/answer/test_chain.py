@@ -555,6 +555,9 @@ def test_the_breaker_answers_extractively_at_once_after_repeated_failures(
     assert result.notice and "failed on the last 2 questions" in result.notice
     assert "next 30 s" in result.notice
     assert_extractive_answer(result)
+    _, result = ask(chain, "How tall is it?", history=HISTORY)
+    assert model.calls == 2, "nor is it asked to condense a follow-up"
+    assert result.standalone_question == "Tell me about the Eiffel Tower. How tall is it?"
 
     clock.now = 31.0  # the cool-down is over: one question tries the model again
     _, result = ask(chain, TOWER_QUESTION)
