@@ -88,13 +88,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         # One question per line; with --json, one JSON object per line (JSON Lines).
         lines = Path(args.questions_file).read_text(encoding="utf-8").splitlines()
         for question in filter(None, (line.strip() for line in lines)):
-            result = loupe.ask(question, filters=scope, user=args.user)
+            result = loupe.ask(question, filters=scope, actor=_actor(args))
             payload = _answer_payload(result)
             print(json.dumps(payload, ensure_ascii=False) if args.json else _answer_text(result))
         return EXIT_OK
     stream = not args.json and sys.stdout.isatty()
     result = None
-    for event in loupe.ask_stream(args.question, filters=scope, user=args.user):
+    for event in loupe.ask_stream(args.question, filters=scope, actor=_actor(args)):
         if event.kind == "token" and stream:
             print(event.text, end="", flush=True)
         elif event.kind == "reset" and stream:
@@ -167,7 +167,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         edited_answer=args.edit,
         citation_verdicts=verdicts or None,
         role=args.role,
-        user=args.user,
+        actor=_actor(args),
     )
     _print(
         args,
@@ -302,6 +302,15 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _actor(args: argparse.Namespace) -> Any:
+    """Who the command acts as: the local operator (an admin: whoever runs the CLI can read the
+    data directory anyway), under the `--user` name when one is given, so answers and feedback
+    are recorded in that name."""
+    from core.auth import OPERATOR, Actor
+
+    return Actor(args.user, Role.admin, args.user, "operator") if args.user else OPERATOR
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -328,9 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     vote.add_argument("--down", action="store_true")
     p.add_argument("--comment")
     p.add_argument("--edit", help="the corrected answer")
-    p.add_argument(
-        "--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}"
-    )
+    p.add_argument("--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}")
     p.add_argument("--role", default=Role.user, choices=[role.value for role in Role])
     p.set_defaults(func=cmd_feedback)
 

@@ -68,8 +68,17 @@ class Settings(BaseSettings):
     # Generation: `auto` is OpenAI-compatible when an API key or base URL is set, else extractive.
     llm: Literal["auto", "openai", "extractive"] = Field("auto", validation_alias=_env("llm"))
     llm_model: str = Field("gpt-4o-mini", validation_alias=_env("llm_model", "OPENAI_MODEL"))
+    # Longest silence from the server (between bytes, and between content chunks: SSE
+    # keep-alive comments do not count as content).
     llm_timeout: float = Field(60.0, gt=0, validation_alias=_env("llm_timeout"))
+    # Retries of a call that failed before its first token, only while the budget lasts.
     llm_max_retries: int = Field(1, ge=0, validation_alias=_env("llm_max_retries"))
+    # Wall-clock seconds one question may spend on the LLM, condense and answer together;
+    # past it the answer is extracted from the passages instead.
+    llm_budget: float = Field(20.0, gt=0, validation_alias=_env("llm_budget"))
+    # After this many failed questions in a row the LLM is not asked for the cool-down (s).
+    llm_breaker_failures: int = Field(3, ge=1, validation_alias=_env("llm_breaker_failures"))
+    llm_breaker_cooldown: float = Field(60.0, ge=0, validation_alias=_env("llm_breaker_cooldown"))
     llm_temperature: float = Field(0.0, ge=0, validation_alias=_env("llm_temperature"))
     llm_max_tokens: int = Field(1024, ge=1, validation_alias=_env("llm_max_tokens"))
     openai_api_key: SecretStr | None = Field(

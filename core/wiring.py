@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 
 from core.answer.chain import RagChain
 from core.answer.extractive import ExtractiveAnswerer
-from core.answer.llm import make_chat_model
+from core.answer.llm import make_chat_model, make_guard
 from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db.session import Database
@@ -84,6 +84,7 @@ def make_chain(
         chat_model=model,
         model_name=settings.llm_model,
         scale=similarity_scale(settings),
+        guard=make_guard(settings),
     )
 
 
