@@ -47,6 +47,11 @@ def add_eval_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         const="",
         help="replay an exported eval set (default: the one in the current data directory)",
     )
+    what.add_argument(
+        "--matching",
+        metavar="FILE",
+        help="verified-answer matching on a SQuAD-format file: false offers, paraphrase recall",
+    )
     what.add_argument("--compare", nargs=2, metavar=("A", "B"), help="B − A for two records")
     p.add_argument("--limit-queries", type=_positive, help="BEIR: only the first N queries")
     p.add_argument(
@@ -108,6 +113,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             progress=progress,
         )
         text = _answers_text(record)
+    elif args.matching:
+        from core.evaluation.matching import matching_text, run_matching
+
+        record = run_matching(Path(args.matching), settings)
+        text = matching_text(record)
     else:
         path = Path(args.feedback) if args.feedback else None
         record = run.run_feedback(settings, path, alpha=args.alpha, progress=progress)
