@@ -76,8 +76,8 @@ NUMBER_WORDS = frozenset(
 # compensated"), as stems: they say how a question is phrased, not what it asks for.
 LIGHT_VERBS = frozenset(("get", "got", "receiv", "obtain"))
 _AUXILIARIES = frozenset(
-    "am is are was were do does did can could may might must shall should will would has have had"
-    .split()
+    "am is are was were do does did can could may might must shall should will would "
+    "has have had".split()
 )
 _CONTRACTIONS = (
     (re.compile(r"\bcan't\b", re.I), "can not"),
@@ -92,10 +92,15 @@ _ASKS = (  # (pattern on the lower-cased question, kind of answer); the first ma
     (re.compile(r"\bhow (long|much time)\b|\bwhat is the (length|duration) of\b"), "duration"),
     (re.compile(r"\bhow many\b|\bwhat is the number of\b"), "count"),
     (
-        re.compile(r"\bwhen\b|\b(what|which|in what|in which) (year|date|day|month|time|century)\b"),
+        re.compile(
+            r"\bwhen\b|\b(what|which|in what|in which) (year|date|day|month|time|century)\b"
+        ),
         "time",
     ),
-    (re.compile(r"\bwhere\b|\b(what|which|in what|in which) (place|city|country|location)\b"), "place"),
+    (
+        re.compile(r"\bwhere\b|\b(what|which|in what|in which) (place|city|country|location)\b"),
+        "place",
+    ),
     (re.compile(r"\b(who|whom|whose)\b"), "person"),
     (re.compile(r"\bwhy\b|\bfor what reason\b"), "reason"),
     # An amount or a size is what a "what is the ..." question asks for too.

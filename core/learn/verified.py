@@ -72,13 +72,9 @@ class VerifiedIndex:
         ids = list(self._answers)
         sims = np.stack([self._vectors[i] for i in ids]) @ np.asarray(vector, dtype=np.float32)
         order = np.argsort(-sims)[:MAX_CANDIDATES]
-        return [
-            (self._answers[ids[i]], float(sims[i])) for i in order if sims[i] >= self.threshold
-        ]
+        return [(self._answers[ids[i]], float(sims[i])) for i in order if sims[i] >= self.threshold]
 
-    def match(
-        self, question: str, vector: Sequence[float] | None = None
-    ) -> VerifiedAnswer | None:
+    def match(self, question: str, vector: Sequence[float] | None = None) -> VerifiedAnswer | None:
         """The verified answer to this (standalone) question, with its similarity, or None."""
         if not self._answers:
             return None
