@@ -77,7 +77,9 @@ def _no_articles(q: str) -> str | None:
 
 
 def _what_year_to_when(q: str) -> str | None:
-    out = re.sub(r"^(?:In )?(?:what|which) year (did|was|were|is|does|do)\b", r"When \1", q, flags=re.I)
+    out = re.sub(
+        r"^(?:In )?(?:what|which) year (did|was|were|is|does|do)\b", r"When \1", q, flags=re.I
+    )
     return out if out != q else None
 
 
@@ -140,7 +142,7 @@ def _false_offers(
     )
     vectors = embeddings.embed_documents([q.question for q in others])
     offered = wrong = 0
-    examples = []
+    examples: list[dict[str, Any]] = []
     for q, vector in zip(others, vectors, strict=True):
         match = index.match(q.question, vector)
         if match is None:
@@ -150,7 +152,11 @@ def _false_offers(
             wrong += 1
             if len(examples) < _EXAMPLES:
                 examples.append(
-                    {"asked": q.question, "got": match.question, "similarity": round(match.similarity, 3)}
+                    {
+                        "asked": q.question,
+                        "got": match.question,
+                        "similarity": round(match.similarity, 3),
+                    }
                 )
     return {
         "verified": len(verified),
@@ -184,7 +190,7 @@ def _rewrite_recall(
     vectors = embeddings.embed_documents([text for _, text, _ in asked])
     hits: Counter[str] = Counter()
     totals: Counter[str] = Counter()
-    misses = []
+    misses: list[dict[str, str]] = []
     for (rule, text, key), vector in zip(asked, vectors, strict=True):
         match = index.match(text, vector)
         totals[rule] += 1
