@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db.models import Answer, Feedback
+from core.db.models import Answer, Document, Feedback
 
 
 @dataclass(frozen=True)
@@ -110,3 +110,42 @@ def answer_records(s: Session, answer_ids: list[str]) -> dict[str, AnswerRecord]
         )
         for a in rows
     }
+
+
+@dataclass(frozen=True)
+class ReviewedAnswer:
+    """An answer with all its feedback, oldest first: what the exports are made of."""
+
+    answer: AnswerRecord
+    feedback: tuple[FeedbackEvent, ...]
+
+
+def reviewed_answers(s: Session, workspace: str) -> list[ReviewedAnswer]:
+    """Every answer of the workspace that has feedback, oldest answer first."""
+    events = feedback_after(s, workspace, 0)
+    by_answer: dict[str, list[FeedbackEvent]] = {}
+    for event in events:
+        by_answer.setdefault(event.answer_id, []).append(event)
+    records = answer_records(s, list(by_answer))
+    ordered = sorted(records.values(), key=lambda a: (a.created_at, a.id))
+    return [ReviewedAnswer(a, tuple(by_answer[a.id])) for a in ordered]
+
+
+def document_versions(s: Session, document_ids: list[str]) -> dict[str, DocumentVersion]:
+    """The current version of each document that still exists."""
+    if not document_ids:
+        return {}
+    rows = s.scalars(select(Document).where(Document.id.in_(document_ids)))
+    return {
+        d.id: DocumentVersion(d.id, d.name, d.content_hash, str(d.status), d.chunk_count)
+        for d in rows
+    }
+
+
+@dataclass(frozen=True)
+class DocumentVersion:
+    id: str
+    name: str
+    content_hash: str
+    status: str
+    chunk_count: int

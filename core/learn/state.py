@@ -22,17 +22,12 @@ from core.db.learning import AnswerRecord, FeedbackEvent, FeedbackMarker
 from core.db.session import Database
 from core.feedback import VerifiedAnswer
 from core.learn.boosts import Verdict, boosts_from
+from core.learn.review import current_decision
 from core.learn.verified import CANDIDATE_SIMILARITY, VerifiedIndex
 
-REVIEWER_ROLES = ("expert", "admin")
 # Boosts decay by the day; recomputing them this often keeps them current without work per
 # question when no feedback arrives.
 _BOOST_RECOMPUTE_SECONDS = 3600.0
-
-
-def is_review(event: FeedbackEvent) -> bool:
-    """An expert's considered verdict, not a thumb in chat (where an admin may be chatting)."""
-    return event.role in REVIEWER_ROLES and event.source != "chat"
 
 
 class LearnedState:
@@ -123,25 +118,20 @@ class LearnedState:
                     self._verdicts[(row.answer_id, n, who)] = Verdict(
                         chunk, verdict, row.created_at
                     )
-            if is_review(row):
+            decision = current_decision(answer.answer, [row])
+            if decision is not None:
                 touched.add(row.answer_id)
-                self._review(answer, row)
+                if decision.answer is None:  # rejected: the verification is withdrawn
+                    self._verified.pop(answer.id, None)
+                else:
+                    self._verified[answer.id] = VerifiedAnswer(
+                        answer.id,
+                        answer.standalone_question,
+                        decision.answer,
+                        decision.reviewer,
+                        decision.at,
+                    )
         fresh = [self._verified[a] for a in touched if a in self._verified]
         for answer_id in touched - self._verified.keys():
             self.index.remove(answer_id)
         self.index.put_many(fresh)
-
-    def _review(self, answer: AnswerRecord, row: FeedbackEvent) -> None:
-        """An edit or an approval verifies the answer; an expert's thumbs-down withdraws it."""
-        if row.edited_answer:
-            text = row.edited_answer
-        elif row.rating == "up":
-            text = answer.answer
-        elif row.rating == "down":
-            self._verified.pop(answer.id, None)
-            return
-        else:
-            return  # a comment or verdicts alone leave the decision as it was
-        self._verified[answer.id] = VerifiedAnswer(
-            answer.id, answer.standalone_question, text, row.user, row.created_at
-        )
