@@ -8,13 +8,19 @@ refuses any candidate that asks for something else. The best surviving candidate
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from core.citations import _MARKER
+from core.db.learning import DocumentVersion
 from core.feedback import VerifiedAnswer
 from core.learn.questions import refusal
+from core.stores.base import chunk_id
 
 # Cosine similarity (bundled MiniLM) from which a verified question is a candidate; the guard
 # decides. Measured with `python -m core eval --matching` (bench/RESULTS.md, feedback section).
@@ -84,3 +90,54 @@ class VerifiedIndex:
             if not self.guard or refusal(question, answer.question) is None:
                 return dataclasses.replace(answer, similarity=similarity)
         return None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A verified answer ready to be served: its text with markers renumbered 1..m and the
+    passages they point at, in that order (each a source dict as stored with the answer)."""
+
+    text: str
+    passages: list[dict[str, Any]]
+
+
+def resolve(text: str, sources: Sequence[dict[str, Any]]) -> Resolved:
+    """Renumber the markers of a verified text (which refer to the numbering of the answer it
+    was verified on) to the passages they cite, so "[1]" opens the first passage shown."""
+    by_n = {int(s["n"]): s for s in sources}
+    order: list[int] = []
+
+    def renumber(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+        kept = [n for n in dict.fromkeys(numbers) if n in by_n]
+        for n in kept:
+            if n not in order:
+                order.append(n)
+        lead = match.group(0)[0] if match.group(0)[0] in " \t" else ""
+        return lead + "".join(f"[{order.index(n) + 1}]" for n in kept) if kept else ""
+
+    renumbered = _MARKER.sub(renumber, text).strip()
+    passages = [{**by_n[n], "n": i + 1, "cited": True} for i, n in enumerate(order)]
+    return Resolved(renumbered, passages)
+
+
+def stale_reason(
+    passages: Sequence[dict[str, Any]], versions: Mapping[str, DocumentVersion]
+) -> str | None:
+    """Why the passages an answer was verified on are no longer what the documents say, or
+    None. A chunk id is derived from the document's content hash and the chunk's position, so
+    a passage is current exactly when its id is among the ids of the document's current
+    version: re-indexing other text or deleting the document makes it stale."""
+    for passage in passages:
+        version = versions.get(str(passage.get("document_id")))
+        name = passage.get("document") or passage.get("document_id")
+        if version is None:
+            return f"{name} was deleted"
+        if version.status != "ready":
+            return f"{name} is {version.status}"
+        current = {
+            chunk_id(version.id, version.content_hash, p) for p in range(version.chunk_count)
+        }
+        if passage.get("chunk_id") not in current:
+            return f"{name} changed since the answer was verified"
+    return None
