@@ -35,10 +35,10 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from core.answer.types import VerifiedAnswer
 from core.config import Settings
 from core.evaluation.datasets import SquadQuestion, load_squad
 from core.evaluation.metrics import normalize_answer
-from core.feedback import VerifiedAnswer
 from core.learn.verified import CANDIDATE_SIMILARITY, VerifiedIndex
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -241,7 +241,7 @@ def _samples(embeddings: Embeddings, matcher: Matcher) -> dict[str, Any]:
 def run_matching(path: Path, settings: Settings) -> dict[str, Any]:
     """Measure the guarded matcher and the cosine-only one; saves and returns the record."""
     from core.embeddings import get_embeddings, model_name
-    from core.evaluation.run import _save
+    from core.evaluation.records import save_record
 
     started_run = time.perf_counter()
     embeddings = get_embeddings(settings)
@@ -257,7 +257,7 @@ def run_matching(path: Path, settings: Settings) -> dict[str, Any]:
             "samples": _samples(embeddings, matcher),
             "seconds": round(time.perf_counter() - started, 1),
         }
-    return _save(
+    return save_record(
         "matching",
         settings,
         dataset={

@@ -28,7 +28,7 @@ from core.config import Settings
 from core.learn.boosts import DOES_NOT_SUPPORT, SUPPORTS, Verdict, boosts_from
 
 if TYPE_CHECKING:
-    from core.chain import Source
+    from core.answer.types import Source
 
 Progress = Callable[[str, int, int], None]
 EXPERT = "simulated-expert"
@@ -92,7 +92,9 @@ def simulate_squad(
 ) -> dict[str, Any]:
     """The SQuAD simulation through `Loupe`; returns the record's metrics."""
     from core.evaluation.datasets import load_squad
-    from core.evaluation.run import _from_paragraph, _isolated, _replay, squad_markdown
+    from core.evaluation.feedback import _replay
+    from core.evaluation.records import isolated_settings
+    from core.evaluation.squad import _from_paragraph, squad_markdown
     from core.ingest.pipeline import IngestItem
     from core.service import Loupe
 
@@ -100,7 +102,7 @@ def simulate_squad(
     questions = dataset.questions[:limit_questions] if limit_questions else dataset.questions
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="loupe-verdicts-") as tmp:
-        loupe = Loupe(_isolated(settings, Path(tmp), None))
+        loupe = Loupe(isolated_settings(settings, Path(tmp), None))
         try:
             documents = squad_markdown(dataset)
             loupe.ingest([IngestItem(name, text.encode()) for name, text in documents])
@@ -154,10 +156,10 @@ def simulate_beir(
 ) -> dict[str, Any]:
     """The BEIR simulation on the retriever: one chunk per document, the configured alpha and
     k; verdicts on the top-k as an expert would give them; returns the record's metrics."""
+    from core.answer.retrieval import StoreRetriever
     from core.embeddings import dimension, get_embeddings
+    from core.evaluation.beir import index_corpus
     from core.evaluation.datasets import limit_beir, load_beir
-    from core.evaluation.run import _index_corpus
-    from core.retrieval import StoreRetriever
     from core.stores.lancedb import LanceDBStore
 
     dataset = limit_beir(load_beir(folder), queries=limit_queries, corpus=limit_corpus)
@@ -167,7 +169,7 @@ def simulate_beir(
     with tempfile.TemporaryDirectory(prefix="loupe-verdicts-beir-") as tmp:
         store = LanceDBStore(Path(tmp), dimension=dimension(embeddings), table="beir")
         try:
-            _index_corpus(store, embeddings, dataset.corpus, settings.embed_batch_size, progress)
+            index_corpus(store, embeddings, dataset.corpus, settings.embed_batch_size, progress)
             retriever = StoreRetriever(
                 store=store,
                 embeddings=embeddings,
@@ -216,7 +218,7 @@ def run_simulated_verdicts(
     kind: str, path: Path, settings: Settings, **options: Any
 ) -> dict[str, Any]:
     """Run one simulation and save its record (kind: squad or beir)."""
-    from core.evaluation.run import _save
+    from core.evaluation.records import save_record
 
     started = time.perf_counter()
     metrics = (
@@ -224,7 +226,7 @@ def run_simulated_verdicts(
         if kind == "squad"
         else simulate_beir(path, settings, **options)
     )
-    return _save(
+    return save_record(
         f"verdicts-{kind}",
         settings,
         dataset={"path": str(path), "name": path.name},

@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from core.answer.prompts import ALL_PROMPTS, ANSWER, VersionedPrompt, format_passage
 from core.db.learning import ReviewedAnswer
 from core.learn.review import Decision, current_decision
-from core.prompts import ALL_PROMPTS, ANSWER, VersionedPrompt, format_passage
 
 _PROMPTS = {prompt.id: prompt for prompt in ALL_PROMPTS}
 

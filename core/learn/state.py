@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from langchain_core.embeddings import Embeddings
 from sqlalchemy.orm import Session
 
+from core.answer.types import VerifiedAnswer
 from core.db import learning
 from core.db.learning import AnswerRecord, FeedbackEvent, FeedbackMarker
 from core.db.session import Database
-from core.feedback import VerifiedAnswer
 from core.learn.boosts import Verdict, boosts_from
 from core.learn.review import current_decision
 from core.learn.verified import CANDIDATE_SIMILARITY, VerifiedIndex

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from core.citations import _MARKER
+from core.answer.citations import _MARKER
+from core.answer.types import VerifiedAnswer
 from core.db.learning import DocumentVersion
-from core.feedback import VerifiedAnswer
 from core.learn.questions import refusal
 from core.stores.base import chunk_id
 
