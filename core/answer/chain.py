@@ -99,10 +99,14 @@ class RagChain:
         *,
         history: Sequence[tuple[str, str]] = (),
         filters: SearchFilter | None = None,
+        standalone: str | None = None,
     ) -> Iterator[AskEvent]:
+        """`standalone`: the question already condensed by the caller (who checked it against
+        the verified answers first), so a follow-up is not condensed twice."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        standalone = self.condense(question, history)
+        if standalone is None:
+            standalone = self.condense(question, history)
         timings["condense"] = time.perf_counter() - start
 
         mark = time.perf_counter()

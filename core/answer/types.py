@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from core.answer.prompts import NO_ANSWER
 
-GeneratorKind = Literal["llm", "extractive", "fallback", "none"]
+# `verified`: an expert-verified answer served as it was verified, with no generation.
+GeneratorKind = Literal["llm", "extractive", "fallback", "none", "verified"]
 
 
 @dataclass(frozen=True)

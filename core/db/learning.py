@@ -137,7 +137,9 @@ def document_versions(s: Session, document_ids: list[str]) -> dict[str, Document
         return {}
     rows = s.scalars(select(Document).where(Document.id.in_(document_ids)))
     return {
-        d.id: DocumentVersion(d.id, d.name, d.content_hash, str(d.status), d.chunk_count)
+        d.id: DocumentVersion(
+            d.id, d.name, d.content_hash, str(d.status), d.chunk_count, tuple(d.tags or ())
+        )
         for d in rows
     }
 
@@ -149,3 +151,4 @@ class DocumentVersion:
     content_hash: str
     status: str
     chunk_count: int
+    tags: tuple[str, ...] = ()

@@ -23,7 +23,8 @@ from typing import Any
 
 from core.answer.prompts import ALL_PROMPTS, ANSWER, VersionedPrompt, format_passage
 from core.db.learning import ReviewedAnswer
-from core.learn.review import Decision, current_decision
+from core.learn.review import current_decision
+from core.records import ReviewDecision
 
 _PROMPTS = {prompt.id: prompt for prompt in ALL_PROMPTS}
 
@@ -50,7 +51,7 @@ def _messages(reviewed: ReviewedAnswer) -> list[dict[str, str]]:
     ]
 
 
-def _decided(reviewed: Sequence[ReviewedAnswer]) -> Iterator[tuple[ReviewedAnswer, Decision]]:
+def _decided(reviewed: Sequence[ReviewedAnswer]) -> Iterator[tuple[ReviewedAnswer, ReviewDecision]]:
     for item in reviewed:
         decision = current_decision(item.answer.answer, item.feedback)
         if decision is not None:

@@ -10,19 +10,14 @@ answers all read decisions through here, so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
 
+from core import vocab
 from core.db.learning import FeedbackEvent
-
-DecisionKind = Literal["approved", "corrected", "rejected"]
-REVIEWER_ROLES = ("expert", "admin")
+from core.records import DecisionKind, ReviewDecision
 
 
 def is_review(event: FeedbackEvent) -> bool:
-    """An expert's considered verdict, not a thumb in chat (where an admin may be chatting)."""
-    return event.role in REVIEWER_ROLES and event.source != "chat"
+    return vocab.is_review(event.role, event.source)
 
 
 def row_decision(event: FeedbackEvent) -> DecisionKind | None:
@@ -38,23 +33,15 @@ def row_decision(event: FeedbackEvent) -> DecisionKind | None:
     return None
 
 
-@dataclass(frozen=True)
-class Decision:
-    kind: DecisionKind
-    reviewer: str | None
-    at: datetime
-    feedback_id: int
-    reason: str | None  # the reviewer's comment; for a rejection, why
-    answer: str | None  # the text the expert stands by (None when rejected)
-
-
-def current_decision(original_answer: str, events: Iterable[FeedbackEvent]) -> Decision | None:
+def current_decision(
+    original_answer: str, events: Iterable[FeedbackEvent]
+) -> ReviewDecision | None:
     """The newest decision among an answer's feedback rows (given oldest first)."""
-    decision: Decision | None = None
+    decision: ReviewDecision | None = None
     for event in events:
         kind = row_decision(event)
         if kind is None:
             continue
         text = {"corrected": event.edited_answer, "approved": original_answer}.get(kind)
-        decision = Decision(kind, event.user, event.created_at, event.id, event.comment, text)
+        decision = ReviewDecision(kind, event.user, event.created_at, event.id, event.comment, text)
     return decision
