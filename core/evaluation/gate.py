@@ -3,7 +3,7 @@
 The feedback eval set is what experts approved. Replaying it against the current model,
 prompt and retrieval settings says how often Loupe still gives the answer they stand by:
 *agreement*, the share of replayed answers whose token F1 against the expert's answer is at
-least 0.5 (core.evaluation.run.RIGHT_F1). The gate fails when agreement is below X, or below
+least 0.5 (core.evaluation.squad.RIGHT_F1). The gate fails when agreement is below X, or below
 the last run that passed on the same eval set, so a change that makes answers worse is caught
 before it ships, even when it stays above the floor.
 """
@@ -32,10 +32,7 @@ class GateResult:
 
 def agreement(record: dict[str, Any]) -> float:
     """The share of replayed answers agreeing with the approved ones."""
-    value = record["metrics"].get("agreement")
-    if value is None:
-        value = record["metrics"]["confidence"]["right_share"]
-    return float(value or 0.0)
+    return float(record["metrics"]["agreement"])
 
 
 def _previous_pass(record: dict[str, Any]) -> dict[str, Any] | None:

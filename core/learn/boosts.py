@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 SUPPORTS, DOES_NOT_SUPPORT = "supports", "does_not_support"
-SUPPORT_BOOST, UNSUPPORT_PENALTY = 0.05, -0.10
+SUPPORT_BOOST, UNSUPPORT_PENALTY = 0.15, -0.15
 BOOST_HALF_LIFE_DAYS = 90.0
 
 

@@ -89,7 +89,7 @@ def test_approve_with_citation_verdicts_verifies_the_answer(
     # The approved answer is offered to whoever asks the same question next.
     chat = run(make_app(signed_in="ursula"))
     run(chat.chat_input[0].set_value(HOTEL_QUESTION))
-    assert "An expert verified an answer to this question" in texts(chat)
+    assert "Expert-verified answer" in texts(chat)
     assert "Verified by erin" in texts(chat)
 
 
