@@ -164,8 +164,7 @@ class ReviewService:
         approved answers gone stale because their passages changed."""
         require(actor, Role.expert)
         self.refresh()
-        items: list[ReviewItem] = []
-        groups: dict[str, list[str]] = {}
+        groups: dict[str, list[ReviewItem]] = {}
         with self.db.session() as s:
             rows = queries.review_queue(
                 s,
@@ -183,30 +182,25 @@ class ReviewService:
                 stale = self._stale(a.id) if decision and decision.answer is not None else None
                 if reviewed is False and not self._needs_review(a, entries, decision, stale):
                     continue
-                key = _question_key(a.standalone_question)
-                if key in groups:
-                    groups[key].append(a.id)
-                    continue
-                groups[key] = []
+                earlier = (
+                    queries.conversation_answers(s, a.conversation_id) if a.conversation_id else []
+                )
                 history = tuple(
                     (turn.question, turn.answer)
-                    for turn in (
-                        queries.conversation_answers(s, a.conversation_id)
-                        if a.conversation_id
-                        else []
-                    )
+                    for turn in earlier
                     if (turn.created_at, turn.id) < (a.created_at, a.id)
                 )
-                items.append(
-                    ReviewItem(result_from_row(a), a.created_at, entries, history, decision, stale)
+                item = ReviewItem(
+                    result_from_row(a), a.created_at, entries, history, decision, stale
                 )
-        grouped = [
-            dataclasses.replace(
-                item, repeats=tuple(groups[_question_key(item.answer.standalone_question)])
-            )
-            for item in items
-        ]
-        return grouped[:limit]
+                groups.setdefault(_question_key(a.standalone_question), []).append(item)
+        queue = []
+        for group in groups.values():  # in the order of each group's neediest answer
+            # The answer that carries the question's decision speaks for the group.
+            lead = next((i for i in group if i.decision is not None), group[0])
+            others = tuple(i.answer.answer_id or "" for i in group if i is not lead)
+            queue.append(dataclasses.replace(lead, repeats=others))
+        return queue[:limit]
 
     def _stale(self, answer_id: str) -> str | None:
         """Why an approved answer's passages are no longer current, or None."""
@@ -236,7 +230,8 @@ class ReviewService:
         if answer.generator == "verified":  # a verified answer served again
             return thumbs_down
         # A question experts already verified (and still current) needs no second review.
-        return thumbs_down or self.learned.index.match(answer.standalone_question) is None
+        match = self.learned.index.match(answer.standalone_question)
+        return thumbs_down or match is None or self._stale(match.answer_id) is not None
 
     def progress(self, *, actor: Actor) -> tuple[int, int]:
         """(reviewed, remaining) answers."""
