@@ -178,6 +178,12 @@ FEEDBACK_COLUMNS = (
     "citation_verdicts",
     "role",
     "user",
+    "source",
+    "decision",
+    "reviewer",
+    "standalone_question",
+    "prompt_version",
+    "documents",
     "confidence",
     "confidence_label",
     "generator",
@@ -198,7 +204,9 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         writer.writerow(
             {
-                key: json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+                key: json.dumps(value, ensure_ascii=False)
+                if isinstance(value, dict | list)
+                else value
                 for key, value in row.items()
             }
         )

@@ -186,7 +186,9 @@ def conversation_before(item: ReviewItem) -> None:
     """The turns before a follow-up, and the question that was actually searched."""
     answer = item.answer
     if item.history:
-        with st.expander(f"Conversation before ({len(item.history)} turns)", expanded=True):
+        turns = len(item.history)
+        label = f"Conversation before ({turns} turn{'' if turns == 1 else 's'})"
+        with st.expander(label, expanded=True):
             for question, reply in item.history:
                 st.text(f"Asked: {question}")
                 st.caption(reply)

@@ -145,6 +145,7 @@ class RagChain:
                 vector_score=p.metadata.get("vector_score"),
                 cited=n in parsed.cited,
                 flagged=flagged[n - 1],
+                content_hash=p.metadata.get("content_hash"),
             )
             for n, p in enumerate(passages, start=1)
         ]

@@ -4,6 +4,7 @@ Real SQL, store and model."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -120,8 +121,21 @@ def test_exports(loupe: Loupe) -> None:
     assert evaluation[QUESTION]["answer"] == edit
     cited_docs = {c.document_id for c in answer.citations}
     assert set(evaluation[QUESTION]["document_ids"]) == cited_docs  # type: ignore[arg-type]
+    assert evaluation[QUESTION]["decision"] == "corrected"
+    assert all(d["content_hash"] for d in evaluation[QUESTION]["documents"])  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
         loupe.export("nonsense")
+
+    # The feedback export says what each row decided, where it was given, and on what versions.
+    rows = [json.loads(line) for line in loupe.export_feedback("jsonl").splitlines()]
+    assert [(r["decision"], r["source"]) for r in rows] == [
+        ("corrected", "api"),
+        ("approved", "api"),
+    ]
+    assert rows[0]["reviewer"] is None or isinstance(rows[0]["reviewer"], str)
+    assert rows[0]["prompt_version"] == answer.prompt_version
+    assert rows[0]["standalone_question"] == QUESTION
+    assert rows[0]["documents"] and all(d["content_hash"] for d in rows[0]["documents"])
 
 
 def test_chat_reactions_from_an_admin_are_not_reviews(loupe: Loupe) -> None:
