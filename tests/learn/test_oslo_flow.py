@@ -45,7 +45,7 @@ def test_oslo_flow(loupe: Loupe) -> None:
     assert again.answer == VERIFIED.format(n=1)  # numbered as shown: [1] is the first passage
     [source] = again.sources
     assert (source.n, source.document, source.chunk_id) == (1, CSV, row.chunk_id)
-    assert "Oslo,Norway,190" in source.quote and source.cited
+    assert "city: Oslo; country: Norway; hotel_per_night_eur: 190" in source.quote and source.cited
     assert again.verified is not None and again.verified.expert == "dana"
     assert "Verified by dana" in again.confidence.reasons[0]
     # Another city is not the same question.
