@@ -104,7 +104,8 @@ def test_edit_saves_the_correction(documents: Loupe, asked: dict[str, str]) -> N
     [row] = expert_rows(documents)
     assert row.edited_answer == "Oslo hotels: up to 190 euros a night [1]."
     assert row.rating is None
-    assert documents.export("preferences")[0]["chosen"] == row.edited_answer
+    chosen = documents.export("preferences")[0]["chosen"]
+    assert chosen == [{"role": "assistant", "content": row.edited_answer}]
 
 
 def test_reject_needs_a_reason(documents: Loupe, asked: dict[str, str]) -> None:

@@ -82,6 +82,9 @@ def test_unsupportive_passage_is_demoted(loupe: Loupe) -> None:
     rank = {s.chunk_id: s.n for s in after.sources}
     assert rank[new.chunk_id] < rank[old.chunk_id]
     assert rank[old.chunk_id] >= old.n
+    # Demoted, never removed: a search only it answers still finds it.
+    found = loupe.chain.retriever.search("Under the 2019 rules")
+    assert old.chunk_id in [hit.chunk.id for hit in found]
 
 
 def test_boosts_decay_with_age(loupe: Loupe) -> None:
