@@ -55,7 +55,7 @@ def submit_review(item: ReviewItem) -> None:
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
         return
     st.toast(f"Review saved: {DECISIONS[decision].lower()}.", icon=":material/check_circle:")
 
@@ -130,10 +130,10 @@ def show_status(item: ReviewItem) -> None:
     if decision is None:
         st.info("Not reviewed yet.", icon=":material/pending:")
         return
-    by = f"by {decision.reviewer or 'an expert'} on {shared.when(decision.at)}"
+    by = f"by {shared.inert(decision.reviewer or 'an expert')} on {shared.when(decision.at)}"
     if item.stale:
         st.warning(
-            f"Stale: {decision.kind} {by}, but {item.stale}. Review it again.",
+            f"Stale: {decision.kind} {by}, but {shared.inert(item.stale)}. Review it again.",
             icon=":material/history:",
         )
     elif decision.kind == "rejected":
@@ -141,9 +141,10 @@ def show_status(item: ReviewItem) -> None:
     else:
         st.success(f"{decision.kind.capitalize()} {by}.", icon=":material/verified:")
     if decision.reason:
-        st.text(f"{'Reason' if decision.kind == 'rejected' else 'Note'}: {decision.reason}")
+        label = "Reason" if decision.kind == "rejected" else "Note"
+        shared.show_text(f"{label}: {decision.reason}")
     if decision.kind == "corrected" and decision.answer:
-        st.text(f"Corrected answer: {decision.answer}")
+        shared.show_text(f"Corrected answer: {decision.answer}")
 
 
 def what_it_decided(fb: FeedbackEntry) -> str | None:
@@ -162,7 +163,8 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
         st.caption("No feedback yet.")
     for fb in feedback:
         decided = what_it_decided(fb)
-        parts = [f"{fb.user or 'anonymous'} ({fb.role}, {fb.source}), {shared.when(fb.created_at)}"]
+        who = shared.inert(fb.user or "anonymous")
+        parts = [f"{who} ({fb.role}, {fb.source}), {shared.when(fb.created_at)}"]
         if decided:
             parts.append(decided)
         elif fb.rating is not None:
@@ -177,9 +179,9 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
         st.caption(" · ".join(parts))
         # What people typed is shown as typed, never rendered as Markdown.
         if fb.comment:
-            st.text(f"{'Reason' if decided == 'rejected' else 'Comment'}: {fb.comment}")
+            shared.show_text(f"{'Reason' if decided == 'rejected' else 'Comment'}: {fb.comment}")
         if fb.edited_answer:
-            st.text(f"Corrected answer: {fb.edited_answer}")
+            shared.show_text(f"Corrected answer: {fb.edited_answer}")
 
 
 def conversation_before(item: ReviewItem) -> None:
@@ -190,10 +192,12 @@ def conversation_before(item: ReviewItem) -> None:
         label = f"Conversation before ({turns} turn{'' if turns == 1 else 's'})"
         with st.expander(label, expanded=True):
             for question, reply in item.history:
-                st.text(f"Asked: {question}")
-                st.caption(reply)
+                shared.show_text(f"Asked: {question}")
+                st.caption(shared.inert(reply))
     if answer.standalone_question.strip() != answer.question.strip():
-        st.caption(f"Asked “{answer.question}”; searched as the standalone question above.")
+        st.caption(
+            f"Asked “{shared.inert(answer.question)}”; searched as the standalone question above."
+        )
     if item.repeats:
         st.caption(f"Asked {1 + len(item.repeats)} times; reviewing this answer decides it.")
 
@@ -240,7 +244,9 @@ def review_form(item: ReviewItem) -> None:
         st.caption("Judge any passage: one that holds the answer is ranked higher next time.")
         for source in answer.sources:
             st.segmented_control(
-                f"Passage [{source.n}] {source.document}" + (" (cited)" if source.cited else ""),
+                shared.inert(
+                    f"Passage [{source.n}] {source.document}" + (" (cited)" if source.cited else "")
+                ),
                 options=list(shared.VERDICT_LABELS),
                 format_func=shared.VERDICT_LABELS.__getitem__,
                 default=verdicts.get(str(source.n)),
@@ -270,14 +276,14 @@ def main() -> None:
     answer = item.answer
 
     st.divider()
-    st.subheader(answer.standalone_question)
+    st.subheader(shared.inert(answer.standalone_question))
     conversation_before(item)
     show_status(item)
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Answer**")
         shared.answer_notices(answer)
-        shared.markdown_text(answer.answer)
+        shared.show_text(answer.answer)
         shared.confidence_badge(answer)
         st.caption(shared.generator_caption(answer))
         previous_feedback(item.feedback)

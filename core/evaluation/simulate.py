@@ -24,14 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.auth import Actor
 from core.config import Settings
 from core.learn.boosts import DOES_NOT_SUPPORT, SUPPORTS, Verdict, boosts_from
+from core.vocab import Role
 
 if TYPE_CHECKING:
     from core.answer.types import Source
 
 Progress = Callable[[str, int, int], None]
-EXPERT = "simulated-expert"
+EXPERT = Actor("simulated-expert", Role.expert)
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,8 @@ def simulate_squad(
                         result.answer_id,
                         citation_verdicts=verdicts,
                         role="expert",
-                        user=EXPERT,
                         source="review",
+                        actor=EXPERT,
                     )
             for i, (q, (result, gold)) in enumerate(zip(questions, first, strict=True)):
                 again = _replay(loupe, q.question)

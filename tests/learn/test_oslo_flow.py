@@ -30,7 +30,7 @@ def loupe(tmp_path: Path, db_url: str) -> Iterator[Loupe]:
 
 
 def test_oslo_flow(loupe: Loupe) -> None:
-    first = loupe.ask("What is the hotel limit in Oslo?", user="uma")
+    first = loupe.ask("What is the hotel limit in Oslo?", actor=Actor("uma", "user"))
     row = next(s for s in first.sources if s.document == CSV and "Oslo" in s.quote)
     loupe.review(
         first.answer_id or "",
@@ -40,7 +40,7 @@ def test_oslo_flow(loupe: Loupe) -> None:
         actor=DANA,
     )
 
-    again = loupe.ask("what's the hotel limit in Oslo", user="ursula")
+    again = loupe.ask("what's the hotel limit in Oslo", actor=Actor("ursula", "user"))
     assert again.generator == "verified"
     assert again.answer == VERIFIED.format(n=1)  # numbered as shown: [1] is the first passage
     [source] = again.sources
