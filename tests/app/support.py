@@ -11,6 +11,7 @@ import bcrypt
 from streamlit.testing.v1 import AppTest
 
 import ui as _shared
+from core.auth import AuthConfig
 from core.ingest.pipeline import IngestItem
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -48,14 +49,21 @@ def users_secrets() -> dict[str, Any]:
     return {"auth": {"users": users}}
 
 
+def sign_in_token(name: str, secrets: dict[str, Any] | None = None) -> str:
+    """A live sign-in for a local user, as the sign-in form makes one."""
+    config = AuthConfig.from_secrets((secrets or users_secrets())["auth"])
+    return _shared.sign_ins().issue(config.users[name]).token
+
+
 def make_app(*, signed_in: str | None = None, secrets: dict[str, Any] | None = None) -> AppTest:
-    """The app, in single-user mode by default, or with local users and `signed_in` as one."""
+    """The app, in single-user mode by default, or with local users and `signed_in` as one
+    (signed in in this browser session, as after the sign-in form)."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if secrets is None:
         secrets = users_secrets() if signed_in else {"auth": {}}
     at.secrets = secrets
     if signed_in:
-        at.session_state[_shared.LOCAL_USER] = signed_in
+        at.session_state[_shared.SIGN_IN_TOKEN] = sign_in_token(signed_in, secrets)
     return at
 
 
