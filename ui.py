@@ -4,20 +4,32 @@ answer, its confidence and its sources look. Nothing here decides anything; `cor
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from datetime import datetime
-from typing import Literal, NoReturn
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, NoReturn, Protocol
+from urllib.parse import urlencode
 
 import streamlit as st
 
-from core.auth import SINGLE_USER, Actor, AuthConfig, require
+from core import originals
+from core.auth import SINGLE_USER, Actor, AuthConfig, LocalUser, require
 from core.chain import AnswerResult, AskEvent, Source
+from core.conversations import Conversations
+from core.gaps import Gap, group, misses
 from core.ingest.pipeline import IngestProgress
+from core.originals import CitedOriginal
 from core.service import Loupe
+from core.signin import COOKIE, SignIns
+from core.suggestions import Indexed
+from core.suggestions import suggested_questions as suggested
 
 # Session-state keys that more than one file reads.
 ACTOR = "actor"  # the Actor app.py resolved for this run
-LOCAL_USER = "local_user"  # the name a local user signed in with
+SIGN_IN_TOKEN = "sign_in_token"  # the token of a local sign-in made in this browser session
+COOKIE_UPDATE = "cookie_update"  # (token, max-age seconds) for the browser to store next run
 
 CONFIDENCE_COLORS: dict[str, Literal["green", "orange", "red"]] = {
     "high": "green",
@@ -50,16 +62,68 @@ def auth_config() -> AuthConfig:
     return AuthConfig.from_secrets(section)
 
 
+def sign_ins() -> SignIns:
+    loupe = engine()
+    return SignIns(loupe.db, timedelta(hours=loupe.settings.sign_in_hours))
+
+
+def browser_cookie() -> str | None:
+    """The sign-in cookie the browser sent when it connected (a reload or a new tab)."""
+    value = st.context.cookies.get(COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def sign_in_token() -> str | None:
+    """This session's local sign-in: made in this tab, or brought along by the cookie."""
+    return st.session_state.get(SIGN_IN_TOKEN) or browser_cookie()
+
+
 def resolve_actor(config: AuthConfig) -> Actor | None:
-    """Who is signed in to this session, or None. Local users are looked up again on every
-    run, so a role changed (or a user removed) in the secrets applies at once."""
+    """Who is signed in to this session, or None. A local sign-in is checked against SQL and
+    the secrets on every run, so signing out elsewhere, a changed password, a changed role or
+    a removed user applies at once."""
     if config.mode == "single-user":
         return SINGLE_USER
     if config.providers and st.user.get("is_logged_in"):
         return config.oidc_actor(st.user.to_dict())
-    name = st.session_state.get(LOCAL_USER)
-    user = config.users.get(name) if name else None
-    return None if user is None else Actor(user.name, user.role, user.display_name, "local")
+    if not config.users:
+        return None
+    return sign_ins().resolve(sign_in_token(), config)
+
+
+def start_sign_in(user: LocalUser) -> None:
+    """Sign a local user in whose password was just checked; the browser keeps the token."""
+    issued = sign_ins().issue(user)
+    st.session_state[SIGN_IN_TOKEN] = issued.token
+    st.session_state[COOKIE_UPDATE] = (issued.token, issued.max_age_seconds)
+
+
+def end_sign_in() -> None:
+    """Sign out: revoke the sign-in everywhere, forget the session, and clear the cookie."""
+    sign_ins().revoke(sign_in_token())
+    st.session_state.clear()
+    st.session_state[COOKIE_UPDATE] = ("", 0)
+
+
+# Sets or clears the sign-in cookie from the browser: Streamlit reads cookies but cannot set
+# them. Runs in the app's page (components v2 are not iframed), once, on the run after a
+# sign-in or sign-out.
+_COOKIE_JS = """
+export default function ({ data }) {
+  const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `${data.name}=${data.value}; Path=/; Max-Age=${data.max_age}; ` +
+    `SameSite=Strict${secure}`;
+}
+"""
+_cookie_writer = st.components.v2.component("loupe_sign_in_cookie", js=_COOKIE_JS)
+
+
+def write_pending_cookie() -> None:
+    """Hand the browser the cookie a sign-in or sign-out asked for, if any."""
+    update = st.session_state.pop(COOKIE_UPDATE, None)
+    if update is not None:
+        token, max_age = update
+        _cookie_writer(data={"name": COOKIE, "value": token, "max_age": max_age})
 
 
 def require_role(role: str) -> Actor:
@@ -73,6 +137,48 @@ def require_role(role: str) -> Actor:
 def stop_with_error(message: str) -> NoReturn:
     st.error(message, icon=":material/block:")
     st.stop()
+
+
+# Conversations, originals, suggestions -----------------------------------------------------
+
+
+def conversations() -> Conversations:
+    loupe = engine()
+    return Conversations(loupe.db, loupe.settings.workspace)
+
+
+def cited_original(answer_id: str, n: int, actor: Actor) -> CitedOriginal:
+    loupe = engine()
+    return originals.cited_original(loupe.db, loupe.settings.workspace, answer_id, n, actor=actor)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _suggested(documents: tuple[tuple[str, str | None, str], ...]) -> list[str]:
+    """Cached by (name, stored path, content hash): reading the originals is not free."""
+    return suggested([Indexed(name, Path(path) if path else None) for name, path, _ in documents])
+
+
+class _Original(Protocol):
+    name: str
+    stored_path: str | None
+    content_hash: str
+
+
+def suggested_questions(documents: Sequence[_Original]) -> list[str]:
+    return _suggested(tuple((d.name, d.stored_path, d.content_hash) for d in documents))
+
+
+def documentation_gaps(actor: Actor, since: datetime | None) -> list[Gap]:
+    """What the documents don't cover (admins): see `core.gaps`."""
+    require(actor, "admin")
+    loupe = engine()
+    with loupe.db.session() as s:
+        found = misses(s, loupe.settings.workspace, since=since)
+    return group(
+        found,
+        lambda texts: [loupe.embeddings.embed_query(text) for text in texts],
+        related=loupe.chain.scale.related,
+    )
 
 
 # Documents ---------------------------------------------------------------------------------
@@ -103,6 +209,73 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 def markdown_text(text: str) -> None:
     """Answer text as Markdown, with dollar signs kept as text rather than read as LaTeX."""
     st.markdown(text.replace("$", "\\$"))
+
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def linked_citations(text: str, result: AnswerResult) -> str:
+    """The answer with each `[n]` of a cited passage made a link to that passage's Source page
+    (markers of passages the answer did not cite, if any slipped through, stay plain)."""
+    cited = {source.n for source in result.citations}
+    if not result.answer_id or not cited:
+        return text
+
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in cited:
+            return match.group(0)
+        return f"[\\[{n}\\]]({source_link(result.answer_id, n)})"
+
+    return _MARKER.sub(link, text)
+
+
+def answer_text(result: AnswerResult, text: str | None = None) -> None:
+    """An answer's text (or an edit of it) with its citations linked to their sources."""
+    markdown_text(linked_citations(result.answer if text is None else text, result))
+
+
+# A "Copy answer" button: the clipboard is the browser's, so the copying happens there. The
+# answer arrives as data and is only ever assigned to the clipboard or `textContent`.
+_COPY_JS = """
+export default function ({ data, parentElement }) {
+  let button = parentElement.querySelector("button");
+  if (!button) {
+    button = document.createElement("button");
+    parentElement.appendChild(button);
+  }
+  const label = "Copy answer";
+  button.textContent = label;
+  button.title = "Copy the answer text to the clipboard";
+  button.onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(data);
+    } catch (error) {
+      const area = document.createElement("textarea");
+      area.value = data;
+      parentElement.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  };
+}
+"""
+_COPY_CSS = """
+button {
+  font: inherit; font-size: 0.875rem; padding: 0.25rem 0.75rem; cursor: pointer;
+  border-radius: 0.5rem; border: 1px solid rgba(49, 51, 63, 0.2);
+  background: transparent; color: inherit;
+}
+button:hover { border-color: #ff4b4b; color: #ff4b4b; }
+"""
+_copy_button = st.components.v2.component("loupe_copy_answer", js=_COPY_JS, css=_COPY_CSS)
+
+
+def copy_button(text: str, key: str) -> None:
+    _copy_button(data=text, key=key, width="content")
 
 
 def confidence_badge(result: AnswerResult) -> None:
@@ -144,16 +317,30 @@ def generator_caption(result: AnswerResult) -> str:
     return made_by + (f" · {total:.1f} s" if total is not None else "")
 
 
+def relevance(source: Source) -> float:
+    """The one relevance number a passage shows: its similarity on the model's scale
+    (`SimilarityScale.relevance`), or for a keyword-only hit its fused score."""
+    if source.vector_score is None:
+        return source.score
+    return engine().chain.scale.relevance(source.vector_score)
+
+
 def source_title(source: Source) -> str:
     where = f", p. {source.page}" if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
-    relevance = engine().relevance(source)
-    return f"[{source.n}] {source.document}{where}{heading} · relevance {relevance:.0%}"
+    return f"[{source.n}] {source.document}{where}{heading} · relevance {relevance(source):.0%}"
 
 
-def source_body(source: Source) -> None:
-    """The quoted passage, as plain text: a passage is data, never markup to render."""
+def source_link(answer_id: str | None, n: int) -> str:
+    """The address of the Source page for passage `n` of an answer (relative, so it works
+    under any base path); it opens in a new tab from a Markdown link."""
+    return f"./source?{urlencode({'answer': answer_id or '', 'n': n})}"
+
+
+def source_body(source: Source, answer_id: str | None = None) -> None:
+    """The quoted passage, as plain text: a passage is data, never markup to render. A link
+    opens the original at this place; the raw scores wait behind a details toggle."""
     if source.flagged:
         st.warning(
             "This passage contains text that reads like instructions to the model; "
@@ -161,12 +348,27 @@ def source_body(source: Source) -> None:
             icon=":material/gpp_maybe:",
         )
     st.text(source.quote)
-    parts = [f"rank score {source.score:.2f}"]
-    if source.vector_score is not None:
-        parts.append(f"similarity {source.vector_score:.2f}")
-    if source.keyword_score is not None:
-        parts.append(f"keyword (BM25) {source.keyword_score:.2f}")
-    st.caption(" · ".join(parts))
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    if answer_id:
+        where = f"page {source.page}" if source.page else "the passage"
+        left.link_button(
+            f"Open the original at {where}",
+            source_link(answer_id, source.n),
+            icon=":material/open_in_new:",
+            type="tertiary",
+        )
+    with right.popover("Score details", icon=":material/tune:", type="tertiary"):
+        st.caption(
+            "Relevance is the passage's similarity in meaning to the question, on the "
+            "embedding model's own scale (half-way between an unrelated and a clearly "
+            "related passage is 50%). The parts below are what ranking used."
+        )
+        parts = [f"rank score (fused, relative to the other passages) {source.score:.2f}"]
+        if source.vector_score is not None:
+            parts.append(f"cosine similarity {source.vector_score:.3f}")
+        if source.keyword_score is not None:
+            parts.append(f"keyword score (BM25) {source.keyword_score:.2f}")
+        st.text("\n".join(parts))
 
 
 def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | None = None) -> None:
@@ -176,7 +378,7 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
     low = result.confidence.label == "low"
     for source in cited:
         with st.expander(source_title(source), expanded=low):
-            source_body(source)
+            source_body(source, result.answer_id)
             if verdict_widget is not None:
                 verdict_widget(source)
     if other:
@@ -184,7 +386,28 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
         with st.expander(label, expanded=low and not cited):
             for source in other:
                 st.markdown(f"**{source_title(source)}**")
-                source_body(source)
+                source_body(source, result.answer_id)
+
+
+# Text that arrives in large pieces (the extractive answerer yields whole sentences at once) is
+# shown a word at a time, or it would appear all at once and nothing would look streamed.
+# Model tokens arrive a word or less at a time and are shown as they come.
+WORDS_PER_PIECE = 3
+WORD_PAUSE_SECONDS = 0.02
+MAX_PAUSE_SECONDS = 1.5  # per answer, however long it is
+
+
+def paced(piece: str, budget: list[float]) -> Iterator[str]:
+    """`piece` a word at a time, pausing between words while `budget[0]` seconds are left."""
+    words = re.findall(r"\S+\s*|\s+", piece)
+    if len(words) <= WORDS_PER_PIECE:
+        yield piece
+        return
+    for word in words:
+        yield word
+        if budget[0] > 0:
+            time.sleep(WORD_PAUSE_SECONDS)
+            budget[0] -= WORD_PAUSE_SECONDS
 
 
 class AnswerStream:
@@ -195,12 +418,13 @@ class AnswerStream:
         self.events = events
         self.result: AnswerResult | None = None
         self.was_reset = False
+        self.budget = [MAX_PAUSE_SECONDS]
 
     def tokens(self) -> Iterator[str]:
         self.was_reset = False
         for event in self.events:
             if event.kind == "token":
-                yield event.text
+                yield from paced(event.text, self.budget)
             elif event.kind == "reset":
                 self.was_reset = True
                 return
@@ -220,7 +444,7 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
         with box.container():
             if stream.was_reset:
                 st.caption("The language model failed mid-answer; quoting the passages instead.")
-            st.write_stream(stream.tokens())
+            st.write_stream(stream.tokens(), cursor="▌")
         if stream.result is None and not stream.was_reset:
             raise RuntimeError("The answer stream ended without a result.")
     box.empty()

@@ -61,6 +61,12 @@ class Conversations:
                 for c, last, count in rows
             ]
 
+    def check_open(self, conversation_id: str, *, actor: Actor) -> None:
+        """LookupError unless the conversation exists and is not deleted; PermissionError
+        unless it is the actor's own or the actor is an admin."""
+        with self.db.session() as s:
+            self._owned(s, conversation_id, actor)
+
     def rename(self, conversation_id: str, title: str, *, actor: Actor) -> str:
         """Give the conversation a new title (trimmed); returns it."""
         clean = " ".join(title.split())[:256]
