@@ -3,11 +3,10 @@ that is too low, and the three sign-in modes (single-user, local users, OIDC via
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import copy
 
 import bcrypt
 import pytest

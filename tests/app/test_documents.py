@@ -155,7 +155,7 @@ def test_an_interrupted_reindex_leaves_no_stale_confirmation(
     real = documents.reindex
 
     def reindex_then_clicked_elsewhere(*args: Any, **kwargs: Any) -> Any:
-        result = real(*args, **kwargs)
+        real(*args, **kwargs)
         # The admin clicked while the re-index ran: Streamlit stops this run and starts anew.
         raise RerunException(RerunData())
 
