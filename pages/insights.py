@@ -11,7 +11,7 @@ import altair as alt
 import streamlit as st
 
 import ui as shared
-from core.insights import Report, to_jsonl
+from core.records import Report, to_jsonl
 
 PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
 LABEL_COLORS = alt.Scale(domain=["low", "medium", "high"], range=["#d9534f", "#f0ad4e", "#5cb85c"])
@@ -129,7 +129,7 @@ def cost(report: Report) -> None:
         },
     )
     st.caption(
-        "Cost uses list prices per million tokens (core/insights.py); a model without a known "
+        "Cost uses list prices per million tokens (core/db/insights.py); a model without a known "
         "price (a local server's) shows no cost."
     )
 
@@ -159,7 +159,7 @@ def not_covered(since: datetime | None) -> None:
     """Questions the documents did not answer (abstentions, thumbs-down), grouped by similar
     question, with the documents that came closest: what to add or fix."""
     st.subheader("What the documents don't cover")
-    gaps = shared.documentation_gaps(actor, since)
+    gaps = engine.not_covered(since=since, actor=actor)
     if not gaps:
         st.caption("Every question in this period was answered and none got a thumbs-down.")
         return
@@ -177,8 +177,7 @@ def not_covered(since: datetime | None) -> None:
                 "Thumbs down": gap.thumbs_down,
                 "Also asked as": list(gap.examples),
                 "Closest documents": [
-                    f"{name} ({shared.engine().chain.scale.relevance(sim):.0%})"
-                    for name, sim in gap.closest_documents
+                    f"{name} ({relevance:.0%})" for name, relevance in gap.closest_documents
                 ],
                 "Last asked": gap.last_asked.astimezone(),
             }

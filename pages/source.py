@@ -10,10 +10,11 @@ from pathlib import Path
 import streamlit as st
 
 import ui as shared
-from core.originals import CitedOriginal
-from core.viewer import PageView, TextView, passage_in_context, render_pdf_page
+from core.ingest.viewer import PageView, TextView, passage_in_context, render_pdf_page
+from core.records import CitedOriginal
 
 actor = shared.require_role("user")
+engine = shared.engine()
 
 
 @st.cache_data(max_entries=64, show_spinner="Rendering the page…")
@@ -77,7 +78,7 @@ def show_text(original: CitedOriginal, path: Path) -> None:
 def main() -> None:
     answer_id, n = requested()
     try:
-        original = shared.cited_original(answer_id, n, actor)
+        original = engine.cited_original(answer_id, n, actor=actor)
     except (LookupError, PermissionError) as exc:
         shared.stop_with_error(str(exc))
     st.title("Source")
