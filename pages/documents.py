@@ -100,6 +100,16 @@ def upload_section() -> None:
         upload_outcomes(results)
 
 
+# Only PDFs have pages: other formats show a dash, not "None" (and the column is left out when
+# no document in the table has pages at all).
+NO_PAGES = "—"
+PAGES_COLUMN = st.column_config.TextColumn("Pages", help="Pages of a PDF; other formats have none.")
+
+
+def pages_text(pages: int | None) -> str:
+    return NO_PAGES if pages is None else str(pages)
+
+
 def reset_table() -> None:
     st.session_state[TABLE] = st.session_state.get(TABLE, 0) + 1
 
@@ -119,15 +129,14 @@ def upload_outcomes(results: list[IngestResult]) -> None:
                 "File": r.name,
                 "Outcome": OUTCOME_TEXT[r.outcome],
                 "Chunks": r.chunks if r.outcome != "failed" else None,
-                # Only PDFs have pages: the column is left out when no file has any.
-                **({"Pages": r.pages} if paged else {}),
+                **({"Pages": pages_text(r.pages)} if paged else {}),
                 "Details": r.error or "",
             }
             for r in results
         ],
         hide_index=True,
         height=shared.table_height(len(results)),
-        column_config={"Pages": st.column_config.NumberColumn("Pages")},
+        column_config={"Pages": PAGES_COLUMN},
     )
 
 
@@ -139,7 +148,7 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
             {
                 "Name": doc.name,
                 "Status": STATUS_TEXT.get(doc.status, str(doc.status)),
-                **({"Pages": doc.pages} if paged else {}),
+                **({"Pages": pages_text(doc.pages)} if paged else {}),
                 "Chunks": doc.chunk_count,
                 "Size (KB)": round(doc.size_bytes / 1024, 1),
                 "Tags": list(doc.tags or []),
@@ -155,7 +164,7 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
         selection_mode="multi-row",
         height=shared.table_height(len(documents), max_rows=15),
         column_config={
-            "Pages": st.column_config.NumberColumn("Pages"),
+            "Pages": PAGES_COLUMN,
             "Tags": st.column_config.ListColumn("Tags"),
             "Uploaded": st.column_config.DatetimeColumn("Uploaded", format="YYYY-MM-DD HH:mm"),
         },
