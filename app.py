@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
 import ui as shared
 from core.auth import Actor, AuthConfig, Role, allows
 
-st.set_page_config(page_title="Loupe", page_icon=":material/search:", layout="wide")
+# A local file: a `:material/...:` or emoji icon makes every browser fetch it from a CDN.
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="Loupe", page_icon=str(FAVICON), layout="wide")
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
 
 def sidebar(actor: Actor, config: AuthConfig) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.label}** · {actor.role}")
+        st.markdown(f"**{shared.inert(actor.label)}** · {actor.role}")
         if config.mode == "single-user":
             st.caption(
                 "Single-user local mode: no users are configured, so you are the admin. "

@@ -12,6 +12,7 @@ from typing import Literal, NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, LocalUser, require
@@ -36,6 +37,19 @@ CONFIDENCE_ICONS = {
     "low": ":material/warning:",
 }
 VERDICT_LABELS = {Verdict.supports: "Supports", Verdict.does_not_support: "Does not support"}
+# The characters that open Markdown, HTML, LaTeX or Streamlit-directive syntax anywhere in a
+# line (escaped with a backslash, as CommonMark allows for any ASCII punctuation), and a colon
+# that starts a word (`:material/icon:`, `:smile:`). `!`, `(` and `)` need no escape once `[`
+# has one: no image or link can form. Other punctuation stays as it is, readable.
+_MARKUP = re.compile(r"([\\`*_~\[\]<>&#|$]|:(?=\w))")
+# What opens a list, a heading underline or a rule only at the start of a line.
+_LINE_START = re.compile(r"^([ \t]*)(?:([-+=])|(\d+)([.)]))", re.MULTILINE)
+# Where GitHub-flavoured Markdown turns plain text into a link *after* escapes are resolved
+# (Streamlit's renderer matches `https?://`, `www.` and `name@host` in text nodes): a word
+# joiner (U+2060, invisible) is put there so no pattern matches.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 
 
 @st.cache_resource(
@@ -137,12 +151,12 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 
         def report(progress: IngestProgress) -> None:
             if progress.stage == "parse":
-                st.write(f"Reading {progress.name}…")
+                show_text(f"Reading {progress.name}…")
 
         results = loupe.load_samples(progress=report, actor=actor)
         failed = [r for r in results if r.outcome == "failed"]
         for result in failed:
-            st.error(f"{result.name}: {result.error}")
+            st.error(inert(f"{result.name}: {result.error}"))
         status.update(
             label=f"Sample documents ready ({len(results) - len(failed)} of {len(results)}).",
             state="error" if failed else "complete",
@@ -153,20 +167,48 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 # Answers -----------------------------------------------------------------------------------
 
 
-def markdown_text(text: str) -> None:
-    """Answer text as Markdown, with dollar signs kept as text rather than read as LaTeX."""
-    st.markdown(text.replace("$", "\\$"))
+def inert(text: object) -> str:
+    """Untrusted text (answers, quotes, questions, notices, names, headings, comments, the
+    LLM server's error messages) as Markdown that Streamlit shows exactly as written: no image
+    is loaded, no link is live, no formatting, HTML, LaTeX or `:directive[...]` applies.
+
+    Every untrusted string goes through this before any Streamlit call that reads Markdown
+    (labels, captions, toasts, notices, subheaders); blocks of it go through `show_text`.
+    Escaping rather than sanitising: nothing a document or a prompt-injected model writes can
+    make a viewer's browser fetch a URL (the exfiltration channel, `![x](https://host/?q=...)`)
+    or show a link to click. Line breaks are kept as hard breaks, and leading spaces as no-break
+    spaces (an indented line would otherwise become a code block, which shows escapes)."""
+    body = _AUTOLINK.sub(_WORD_JOINER, str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    body = _MARKUP.sub(r"\\\1", body)
+    body = _LINE_START.sub(_escape_line_start, body)
+    body = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group().expandtabs(4)), body)
+    return body.replace("\n", "  \n")
 
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, mark, number, delimiter = match.groups()
+    return f"{indent}\\{mark}" if mark else f"{indent}{number}\\{delimiter}"
+
+
+def show_text(text: object, container: DeltaGenerator | None = None) -> None:
+    """A block of untrusted text (an answer, a quote, a question, a comment), shown through
+    `st.text`, which parses nothing (no Markdown, no HTML) and keeps line breaks: the text is
+    shown and copied exactly as written, and no part of it can load or link anything."""
+    (container or st).text(str(text))
+
+
+# A citation marker as `inert` leaves it: `[1]` escaped to `\[1\]`.
+_INERT_MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
 
 
 def linked_citations(text: str, result: AnswerResult) -> str:
-    """The answer with each `[n]` of a cited passage made a link to that passage's Source page
-    (markers of passages the answer did not cite, if any slipped through, stay plain)."""
+    """The answer as inert Markdown (see `inert`: nothing in it can link or load anything)
+    in which each `[n]` of a cited passage, and only that, becomes a link to the passage's
+    Source page: the one link in an answer, and one Loupe made, not the text."""
+    body = inert(text)
     cited = {source.n for source in result.citations}
     if not result.answer_id or not cited:
-        return text
+        return body
 
     def link(match: re.Match[str]) -> str:
         n = int(match.group(1))
@@ -174,12 +216,13 @@ def linked_citations(text: str, result: AnswerResult) -> str:
             return match.group(0)
         return f"[\\[{n}\\]]({source_link(result.answer_id, n)})"
 
-    return _MARKER.sub(link, text)
+    return _INERT_MARKER.sub(link, body)
 
 
 def answer_text(result: AnswerResult, text: str | None = None) -> None:
-    """An answer's text (or an edit of it) with its citations linked to their sources."""
-    markdown_text(linked_citations(result.answer if text is None else text, result))
+    """An answer's text (or an edit of it), shown as written, with its citations linked to
+    their sources."""
+    st.markdown(linked_citations(result.answer if text is None else text, result))
 
 
 # A "Copy answer" button: the clipboard is the browser's, so the copying happens there. The
@@ -232,30 +275,32 @@ def confidence_badge(result: AnswerResult) -> None:
         f"{confidence.label.capitalize()} confidence · {confidence.score:.0%}",
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
-        help="\n".join(f"- {reason}" for reason in confidence.reasons) or None,
+        help="\n".join(f"- {inert(reason)}" for reason in confidence.reasons) or None,
     )
 
 
 def answer_notices(result: AnswerResult) -> None:
     """Say how the answer was made when it was not made the normal way."""
+    # Notices can carry the LLM server's own error text: inert like everything untrusted.
     if result.generator == "fallback":
-        st.warning(result.notice or "The language model failed; this answer was extracted.")
+        st.warning(inert(result.notice or "The language model failed; this answer was extracted."))
     elif result.generator == "none":
-        st.info(result.notice or "The documents do not cover this question.")
+        st.info(inert(result.notice or "The documents do not cover this question."))
     elif result.notice:
-        st.caption(result.notice)
+        st.caption(inert(result.notice))
     if result.confidence.label == "low" and result.generator != "none":
         why = " ".join(result.confidence.reasons)
         st.warning(
             "Low confidence: read the passages below before relying on this answer."
-            + (f" Why: {why}" if why else ""),
+            + (f" Why: {inert(why)}" if why else ""),
             icon=":material/warning:",
         )
 
 
 def generator_caption(result: AnswerResult) -> str:
+    """Markdown: the model's name is whatever the server reported, so it is inert."""
     made_by = {
-        "llm": f"Written by {result.model}",
+        "llm": f"Written by {inert(result.model)}",
         "extractive": "Quoted from the passages (no language model configured)",
         "fallback": "Quoted from the passages after the language model failed",
         "none": "Not answered",
@@ -265,11 +310,14 @@ def generator_caption(result: AnswerResult) -> str:
 
 
 def source_title(source: Source) -> str:
+    """Markdown for a label: the document's name and heading come from the file, so inert."""
     where = f", p. {source.page}" if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
     relevance = engine().relevance(source)
-    return f"[{source.n}] {source.document}{where}{heading} · relevance {relevance:.0%}"
+    return inert(f"[{source.n}] {source.document}{where}{heading}") + (
+        f" · relevance {relevance:.0%}"
+    )
 
 
 def source_link(answer_id: str | None, n: int) -> str:
@@ -287,7 +335,7 @@ def source_body(source: Source, answer_id: str | None = None) -> None:
             "it was treated as data only.",
             icon=":material/gpp_maybe:",
         )
-    st.text(source.quote)
+    show_text(source.quote)
     with st.container(horizontal=True, vertical_alignment="center"):
         if answer_id:
             where = f"page {source.page}" if source.page else "the passage"
@@ -356,7 +404,7 @@ def paced(piece: str, budget: list[float]) -> Iterator[str]:
 
 
 class AnswerStream:
-    """Token events as text for `st.write_stream`, stopping at a `reset` (the caller starts a
+    """Token events as text to stream onto the page, stopping at a `reset` (the caller starts a
     fresh stream in the same place) or at `done` (which carries the saved result)."""
 
     def __init__(self, events: Iterator[AskEvent]) -> None:
@@ -389,7 +437,11 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
         with box.container():
             if stream.was_reset:
                 st.caption("The language model failed mid-answer; quoting the passages instead.")
-            st.write_stream(stream.tokens(), cursor="▌")
+            # Not `st.write_stream`, which renders the tokens as live Markdown.
+            shown, text = st.empty(), ""
+            for token in stream.tokens():
+                text += token
+                show_text(text, shown)
         if stream.result is None and not stream.was_reset:
             raise RuntimeError("The answer stream ended without a result.")
     box.empty()

@@ -50,12 +50,11 @@ def _save(
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=actor.role,
-            user=actor.name,
             source="chat",
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
         return False
     st.toast(confirmation, icon=":material/check_circle:")
     return True
@@ -152,10 +151,11 @@ def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> Non
 def show_verified(verified: VerifiedAnswer) -> None:
     with st.container(border=True):
         st.markdown(":material/verified: **An expert verified an answer to this question**")
-        shared.markdown_text(verified.answer)
+        shared.show_text(verified.answer)
         st.caption(
-            f"Verified by {verified.expert or 'an expert'} on {shared.when(verified.verified_at)}"
-            f" for “{verified.question}” (similarity {verified.similarity:.0%})."
+            f"Verified by {shared.inert(verified.expert or 'an expert')} on "
+            f"{shared.when(verified.verified_at)} for “{shared.inert(verified.question)}” "
+            f"(similarity {verified.similarity:.0%})."
         )
 
 
@@ -171,7 +171,7 @@ def feedback_controls(result: AnswerResult, state: FeedbackState) -> None:
     shown = state.edited_answer or result.answer
     with st.expander("Comment or correct this answer", icon=":material/edit_note:"):
         if state.comment:
-            st.caption(f"Your last comment: {state.comment}")
+            st.caption(f"Your last comment: {shared.inert(state.comment)}")
         with st.form(f"feedback_form_{answer_id}", border=False):
             st.text_area(
                 "Comment", key=f"comment_{answer_id}", placeholder="What is wrong or missing?"
@@ -200,7 +200,7 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
         shared.sources(result, verdicts)
     shared.answer_text(result)
     if state.edited_answer:
-        st.info(f"Your correction: {state.edited_answer}", icon=":material/edit:")
+        st.info(f"Your correction: {shared.inert(state.edited_answer)}", icon=":material/edit:")
     shared.confidence_badge(result)
     st.caption(shared.generator_caption(result))
     if not low:
@@ -236,17 +236,15 @@ def answer_actions(result: AnswerResult) -> None:
 
 def ask(question: str, scope: SearchFilter | None) -> None:
     conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
-        actor.name, title=question
+        question, actor=actor
     )
     st.session_state[CONVERSATION] = conversation_id
     st.query_params[CONVERSATION] = conversation_id
     with st.chat_message("user"):
-        st.text(question)
+        shared.show_text(question)
     with st.chat_message("assistant"):
         result = shared.stream_answer(
-            engine.ask_stream(
-                question, conversation_id=conversation_id, filters=scope, user=actor.name
-            )
+            engine.ask_stream(question, conversation_id=conversation_id, filters=scope, actor=actor)
         )
         if result.verified is not None and result.answer_id:
             st.session_state.setdefault(VERIFIED, {})[result.answer_id] = result.verified
@@ -308,9 +306,9 @@ def conversation_list() -> None:
 
 def conversation_row(item: ConversationSummary, current: str | None) -> None:
     title, menu = st.columns([5, 1], vertical_alignment="center", gap="small")
-    owner = f" · {item.user}" if item.user != actor.name else ""
+    owner = f" · {shared.inert(item.user)}" if item.user != actor.name else ""
     title.button(
-        item.title,
+        shared.inert(item.title),
         key=f"conversation_{item.id}",
         type="secondary" if item.id == current else "tertiary",
         width="stretch",
@@ -374,7 +372,12 @@ def suggestions(ready: list[DocumentInfo]) -> None:
         return
     st.caption("Try one of these:")
     for n, suggestion in enumerate(offered):
-        st.button(suggestion, key=f"suggestion_{n}", on_click=ask_suggested, args=(suggestion,))
+        st.button(
+            shared.inert(suggestion),  # drawn from the documents' headings
+            key=f"suggestion_{n}",
+            on_click=ask_suggested,
+            args=(suggestion,),
+        )
 
 
 def main() -> None:
@@ -389,10 +392,10 @@ def main() -> None:
     if not ready:
         empty_state()
     turns = conversation_turns()
-    states = engine.feedback_state([t.answer_id or "" for t in turns], actor.name)
+    states = engine.feedback_state([t.answer_id or "" for t in turns], actor=actor)
     for turn in turns:
         with st.chat_message("user"):
-            st.text(turn.question)
+            shared.show_text(turn.question)
         with st.chat_message("assistant"):
             render_answer(turn, states[turn.answer_id or ""])
     if ready and not turns and not question:

@@ -47,7 +47,7 @@ def submit_review(item: ReviewItem) -> None:
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
         return
     st.toast(f"Review saved: {DECISIONS[decision].lower()}.", icon=":material/check_circle:")
 
@@ -113,7 +113,8 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
     if not feedback:
         st.caption("None yet.")
     for fb in feedback:
-        parts = [f"{fb.user or 'anonymous'} ({fb.role}), {shared.when(fb.created_at)}"]
+        who = shared.inert(fb.user or "anonymous")
+        parts = [f"{who} ({fb.role}), {shared.when(fb.created_at)}"]
         if fb.rating is not None:
             parts.append("👍" if fb.rating == Rating.up else "👎")
         if fb.citation_verdicts:
@@ -126,9 +127,9 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
         st.caption(" · ".join(parts))
         # What people typed is shown as typed, never rendered as Markdown.
         if fb.comment:
-            st.text(f"Comment: {fb.comment}")
+            shared.show_text(f"Comment: {fb.comment}")
         if fb.edited_answer:
-            st.text(f"Corrected answer: {fb.edited_answer}")
+            shared.show_text(f"Corrected answer: {fb.edited_answer}")
 
 
 def review_form(item: ReviewItem) -> None:
@@ -158,7 +159,7 @@ def review_form(item: ReviewItem) -> None:
         )
         for source in answer.citations:
             st.segmented_control(
-                f"Source [{source.n}] {source.document}",
+                shared.inert(f"Source [{source.n}] {source.document}"),
                 options=list(shared.VERDICT_LABELS),
                 format_func=shared.VERDICT_LABELS.__getitem__,
                 key=f"review_verdict_{answer_id}_{source.n}",
@@ -184,12 +185,12 @@ def main() -> None:
     answer = item.answer
 
     st.divider()
-    st.subheader(answer.question)
+    st.subheader(shared.inert(answer.question))
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Answer**")
         shared.answer_notices(answer)
-        shared.markdown_text(answer.answer)
+        shared.show_text(answer.answer)
         shared.confidence_badge(answer)
         st.caption(shared.generator_caption(answer))
         previous_feedback(item.feedback)
