@@ -21,6 +21,7 @@ from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import OPERATOR, Actor
 from core.config import Settings, get_settings
 from core.db import queries
+from core.ingest.consistency import CheckReport
 from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
 from core.records import DocumentInfo, FeedbackState, Report, ReviewItem
 from core.services.ask import AskService
@@ -101,6 +102,10 @@ class Loupe:
         self, document_id: str, progress: ProgressFn | None = None, *, actor: Actor = OPERATOR
     ) -> IngestResult:
         return self._documents.reindex(document_id, progress, actor=actor)
+
+    def check(self, *, repair: bool = False, actor: Actor = OPERATOR) -> CheckReport:
+        """Does the vector store hold exactly what SQL says? (`python -m core check`)"""
+        return self._documents.check(repair=repair, actor=actor)
 
     def set_document_tags(
         self, document_id: str, tags: Sequence[str], *, actor: Actor = OPERATOR

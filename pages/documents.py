@@ -22,6 +22,7 @@ OUTCOME_TEXT = {
     "updated": "Updated (new version)",
     "duplicate": "Skipped: duplicate",
     "failed": "Failed",
+    "skipped": "Skipped: unsupported type",
 }
 STATUS_TEXT = {
     DocumentStatus.ready: "✅ ready",
