@@ -304,9 +304,17 @@ def generator_caption(result: AnswerResult) -> str:
         "extractive": "Quoted from the passages (no language model configured)",
         "fallback": "Quoted from the passages after the language model failed",
         "none": "Not answered",
+        "verified": _verified_caption(result),
     }[result.generator]
     total = result.timings.get("total")
     return made_by + (f" · {total:.1f} s" if total is not None else "")
+
+
+def _verified_caption(result: AnswerResult) -> str:
+    verified = result.verified
+    if verified is None:
+        return "Verified by an expert"
+    return f"Verified by {verified.expert or 'an expert'} on {when(verified.verified_at)}"
 
 
 def source_title(source: Source) -> str:
