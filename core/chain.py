@@ -1,5 +1,9 @@
 """The retrieval chain: condense → retrieve → numbered, fenced context → generate (streamed)
-→ citations checked → confidence.
+→ citations checked → calibrated confidence → answer or abstain.
+
+Loupe answers only when the calibrated P(right) reaches the answer threshold; below it, the
+reply says the documents may not cover the question and the closest passages are shown as
+leads, not as an answer.
 
 Each stage is a LangChain runnable, invoked one at a time so every stage is timed and so the
 chain can fall back to the extractive answerer even after the LLM has started streaming (a
@@ -8,7 +12,6 @@ runnable's `with_fallbacks` cannot take back tokens already shown).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +23,7 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
+from core.answer.calibration import Calibration
 from core.citations import MarkerStream, parse_citations
 from core.confidence import Confidence, compute_confidence
 from core.embeddings import SimilarityScale
@@ -30,13 +34,19 @@ from core.injection import looks_like_instructions
 from core.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.retrieval import StoreRetriever
 from core.stores.base import SearchFilter
+from core.text import content_terms, coverage
 
 GeneratorKind = Literal["llm", "extractive", "fallback", "none"]
-# A follow-up that leans on the previous turn ("what about its population?").
-_REFERRING = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b|^(그|이|저)\s", re.I
-)
 _MAX_HISTORY_TURNS = 6
+# Without an LLM, a follow-up is searched together with the previous question only when that
+# measurably helps: the joined search's best passage must be closer in meaning by this much
+# and hold at least this share of the follow-up's own key terms.
+_JOIN_MIN_GAIN = 0.05
+_JOIN_MIN_COVERAGE = 0.5
+NOT_COVERED = (
+    "The documents may not cover this question. The closest passages are listed below as "
+    "leads, not as an answer."
+)
 # What generation returns once streaming ends: text, generator kind, notice, token usage.
 Generated = tuple[str, GeneratorKind, str | None, dict[str, Any]]
 
@@ -113,8 +123,17 @@ class RagChain:
         chat_model: BaseChatModel | None,
         model_name: str,
         scale: SimilarityScale,
+        calibration: Calibration | None = None,
+        threshold: float | None = None,
     ) -> None:
         self.retriever = retriever
+        self.calibration = calibration
+        # P(right) below which Loupe abstains; None: the calibration's recommended one.
+        self.threshold = (
+            threshold if threshold is not None or calibration is None else calibration.threshold
+        )
+        # Off only to record every candidate answer (labelled data for calibration).
+        self.selective = True
         self.extractive = extractive
         self.chat_model = chat_model
         self.model_name = model_name if chat_model is not None else EXTRACTIVE_MODEL
@@ -125,24 +144,54 @@ class RagChain:
             self.condense_chain = CONDENSE.template | chat_model | StrOutputParser()
             self.answer_chain = ANSWER.template | chat_model
 
-    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
-        """A question that stands alone, for retrieval. Without an LLM, a short or referring
-        follow-up is joined to the previous question instead."""
+    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str | None:
+        """The LLM's standalone rewrite of a follow-up, or None (no history, no LLM, or the
+        rewrite failed): then `retrieve` decides from the evidence instead."""
+        if self.condense_chain is None or not any(role == "user" for role, _ in history):
+            return None
+        try:
+            rewritten = self.condense_chain.invoke(
+                {"history": format_history(history), "question": question}
+            ).strip()
+        except Exception:  # noqa: BLE001 - condensing is an optimisation; fall through
+            return None
+        return rewritten or None
+
+    def retrieve(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        retriever: StoreRetriever,
+        rewritten: str | None = None,
+    ) -> tuple[str, list[Document]]:
+        """(what was searched, passages). Without an LLM rewrite, the question is searched
+        alone and, after a previous question, joined to it; the joined search is used only
+        when it measurably helps: its best passage is closer in meaning than the alone one's
+        and holds most of the follow-up's own key terms, so an unrelated predecessor cannot
+        lend its topic to a question the documents do not cover."""
+        if rewritten:
+            return rewritten, retriever.invoke(rewritten)
+        alone = retriever.invoke(question)
         previous = [text for role, text in history if role == "user"]
         if not previous:
-            return question
-        if self.condense_chain is not None:
-            try:
-                rewritten = self.condense_chain.invoke(
-                    {"history": format_history(history), "question": question}
-                ).strip()
-                if rewritten:
-                    return rewritten
-            except Exception:  # noqa: BLE001 - condensing is an optimisation; fall through
-                pass
-        if len(question.split()) <= 4 or _REFERRING.search(question):
-            return f"{previous[-1]} {question}"
-        return question
+            return question, alone
+        joined_query = f"{previous[-1]} {question}"
+        joined = retriever.invoke(joined_query)
+        if self._joining_helps(question, alone, joined):
+            return joined_query, joined
+        return question, alone
+
+    @staticmethod
+    def _joining_helps(
+        question: str, alone: Sequence[Document], joined: Sequence[Document]
+    ) -> bool:
+        if not joined:
+            return False
+        best_alone = _top_similarity(alone)
+        best_joined = _top_similarity(joined)
+        own_terms = content_terms(question)
+        covered = coverage(own_terms, content_terms(joined[0].page_content))
+        return best_joined >= best_alone + _JOIN_MIN_GAIN and covered >= _JOIN_MIN_COVERAGE
 
     def covers(self, passages: Sequence[Document]) -> bool:
         """Whether the documents plausibly answer: the best passage must be close in meaning
@@ -162,17 +211,20 @@ class RagChain:
     ) -> Iterator[AskEvent]:
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        standalone = self.condense(question, history)
+        rewritten = self.condense(question, history)
         timings["condense"] = time.perf_counter() - start
 
         mark = time.perf_counter()
         retriever = self.retriever.model_copy(update={"filters": filters})
-        passages = retriever.invoke(standalone)
+        standalone, passages = self.retrieve(question, history, retriever, rewritten)
         timings["retrieve"] = time.perf_counter() - mark
+        # The question the answer must address: the rewrite when the LLM made one, else the
+        # question as asked (the previous turn may have helped the search, not the answer).
+        asked = rewritten or question
 
         mark = time.perf_counter()
         text, generator, notice, usage = yield from self._generate(
-            standalone, passages, timings, mark
+            asked, passages, timings, mark
         )
         timings["generate"] = time.perf_counter() - mark
 
@@ -180,13 +232,35 @@ class RagChain:
         flagged = [looks_like_instructions(p.page_content) for p in passages]
         abstained = generator == "none" or parsed.text.strip() == NO_ANSWER
         confidence = compute_confidence(
-            standalone,
+            asked,
             parsed.text,
             passages,
             scale=self.scale,
             abstained=abstained,
             flagged_passages=sum(flagged),
+            generator=generator,
+            logprob_mean=usage.get("logprob_mean"),
+            calibration=self.calibration,
+            threshold=self.threshold,
         )
+        answer, cited = parsed.text, parsed.cited
+        withheld = (
+            self.selective
+            and not abstained
+            and self.calibration is not None
+            and self.threshold is not None
+            and confidence.score < self.threshold
+        )
+        if withheld:
+            if generator == "llm":
+                yield AskEvent("reset")
+            answer, cited, generator = NOT_COVERED, [], "none"
+            notice = (
+                f"Withheld: P(right) {confidence.score:.0%} is below the answer threshold "
+                f"{self.threshold:.0%}."
+            )
+        if generator != "llm":
+            yield from _words(answer)
         sources = [
             Source(
                 n=n,
@@ -199,7 +273,7 @@ class RagChain:
                 score=float(p.metadata.get("score") or 0.0),
                 keyword_score=p.metadata.get("keyword_score"),
                 vector_score=p.metadata.get("vector_score"),
-                cited=n in parsed.cited,
+                cited=n in cited,
                 flagged=flagged[n - 1],
             )
             for n, p in enumerate(passages, start=1)
@@ -208,7 +282,7 @@ class RagChain:
         result = AnswerResult(
             question=question,
             standalone_question=standalone,
-            answer=parsed.text,
+            answer=answer,
             sources=sources,
             confidence=confidence,
             generator=generator,
@@ -228,13 +302,15 @@ class RagChain:
         timings: dict[str, float],
         started: float,
     ) -> Generator[AskEvent, None, Generated]:
-        """Streams tokens; returns (text, generator, notice, token usage)."""
-        if not self.covers(passages):
-            yield AskEvent("token", NO_ANSWER)
+        """Streams the LLM's tokens as they come; returns (text, generator, notice, token
+        usage). Other answers are streamed by `stream` once confidence has been checked.
+        Without a calibration, the single similarity threshold of `covers` decides."""
+        uncalibrated = self.selective and self.calibration is None
+        if not passages or (uncalibrated and not self.covers(passages)):
             notice = "No passage in the documents is close enough to this question."
             return NO_ANSWER, "none", notice, {}
         if self.answer_chain is None:
-            text = yield from self._extractive(question, passages)
+            text = self._extractive(question, passages)
             return text, "extractive", None, {}
 
         context = "\n\n".join(
@@ -268,18 +344,21 @@ class RagChain:
                 f"The language model failed ({type(exc).__name__}: {str(exc)[:200]}). "
                 "This answer was extracted from the passages instead."
             )
-            text = yield from self._extractive(question, passages)
+            text = self._extractive(question, passages)
             return text, "fallback", notice, dict(usage or {})
 
-    def _extractive(
-        self, question: str, passages: Sequence[Document]
-    ) -> Generator[AskEvent, None, str]:
-        pieces = []
-        for piece in self.extractive.stream(question, passages):
-            pieces.append(piece)
-            yield AskEvent("token", piece)
-        if not "".join(pieces).strip():
-            # Nothing quotable (e.g. only tables or run-on lists): abstain rather than guess.
-            yield AskEvent("token", NO_ANSWER)
-            return NO_ANSWER
-        return "".join(pieces)
+    def _extractive(self, question: str, passages: Sequence[Document]) -> str:
+        text = self.extractive.answer(question, passages)
+        # Nothing quotable (e.g. only tables or run-on lists): abstain rather than guess.
+        return text if text.strip() else NO_ANSWER
+
+
+def _top_similarity(passages: Sequence[Document]) -> float:
+    known = [p.metadata.get("vector_score") for p in passages]
+    return max((float(s) for s in known if s is not None), default=0.0)
+
+
+def _words(text: str) -> Iterator[AskEvent]:
+    """Word by word, so the UI streams the same way for every generator."""
+    for i, word in enumerate(text.split(" ")):
+        yield AskEvent("token", word if i == 0 else " " + word)
