@@ -10,10 +10,11 @@ from typing import Literal, NoReturn
 
 import streamlit as st
 
+from core.answer.types import AnswerResult, AskEvent, Confidence, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, require
-from core.chain import AnswerResult, AskEvent, Source
 from core.ingest.pipeline import IngestProgress
 from core.service import Loupe
+from core.vocab import Verdict
 
 # Session-state keys that more than one file reads.
 ACTOR = "actor"  # the Actor app.py resolved for this run
@@ -29,7 +30,7 @@ CONFIDENCE_ICONS = {
     "medium": ":material/help:",
     "low": ":material/warning:",
 }
-VERDICT_LABELS = {"supports": "Supports", "does_not_support": "Does not support"}
+VERDICT_LABELS = {Verdict.supports: "Supports", Verdict.does_not_support: "Does not support"}
 
 
 @st.cache_resource(
@@ -105,14 +106,26 @@ def markdown_text(text: str) -> None:
     st.markdown(text.replace("$", "\\$"))
 
 
+def confidence_help(confidence: Confidence) -> str:
+    """The tooltip: the reasons, largest effect first, and what the number is."""
+    lines = [f"- {reason}" for reason in confidence.reasons]
+    if confidence.calibration:
+        lines.append(f"\nP(right) from calibration `{confidence.calibration}`")
+        if confidence.threshold is not None:
+            lines.append(f"; answers below {confidence.threshold:.0%} are withheld.")
+    else:
+        lines.append("\nUncalibrated score (no calibration for this embedding model).")
+    return "\n".join(lines)
+
+
 def confidence_badge(result: AnswerResult) -> None:
-    """High / medium / low, with the reasons on hover."""
+    """ "Likely right (83%)", with the reasons and the calibration version on hover."""
     confidence = result.confidence
     st.badge(
-        f"{confidence.label.capitalize()} confidence · {confidence.score:.0%}",
+        confidence.phrase.capitalize(),
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
-        help="\n".join(f"- {reason}" for reason in confidence.reasons) or None,
+        help=confidence_help(confidence),
     )
 
 
@@ -180,7 +193,13 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
             if verdict_widget is not None:
                 verdict_widget(source)
     if other:
-        label = "Retrieved passages" if not cited else f"{len(other)} more retrieved, not cited"
+        label = (
+            f"{len(other)} more retrieved, not cited"
+            if cited
+            else "Closest passages (leads, not an answer)"
+            if result.generator == "none"
+            else "Retrieved passages"
+        )
         with st.expander(label, expanded=low and not cited):
             for source in other:
                 st.markdown(f"**{source_title(source)}**")

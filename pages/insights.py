@@ -10,7 +10,7 @@ import altair as alt
 import streamlit as st
 
 import ui as shared
-from core.insights import Report, to_jsonl
+from core.records import Report, to_jsonl
 
 PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
 LABEL_COLORS = alt.Scale(domain=["low", "medium", "high"], range=["#d9534f", "#f0ad4e", "#5cb85c"])
@@ -104,6 +104,45 @@ def usage_and_quality(report: Report) -> None:
             ),
             "No timings in this period.",
         )
+        reliability(report)
+
+
+def reliability(report: Report) -> None:
+    """Stated confidence against how often experts judged the answers right: points on the
+    diagonal mean the percentages can be taken at their word."""
+    diagonal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
+        strokeDash=[4, 4], color="gray"
+    )
+    chart(
+        "Confidence against expert verdicts",
+        report.reliability,
+        lambda c: (
+            diagonal.encode(x="x:Q", y="y:Q")
+            + c.mark_circle().encode(
+                x=alt.X(
+                    "mean_confidence:Q",
+                    title="stated confidence",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                y=alt.Y(
+                    "right:Q",
+                    title="judged right by experts",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                size=alt.Size("judged:Q", title="answers judged"),
+                tooltip=[
+                    alt.Tooltip("bucket:Q", title="bucket"),
+                    "judged:Q",
+                    alt.Tooltip("mean_confidence:Q", format=".0%"),
+                    alt.Tooltip("right:Q", format=".0%"),
+                ],
+            )
+        ),
+        "No answer has an expert verdict in this period (approve, reject or correct one in "
+        "Review).",
+    )
 
 
 def cost(report: Report) -> None:
@@ -128,7 +167,7 @@ def cost(report: Report) -> None:
         },
     )
     st.caption(
-        "Cost uses list prices per million tokens (core/insights.py); a model without a known "
+        "Cost uses list prices per million tokens (core/db/insights.py); a model without a known "
         "price (a local server's) shows no cost."
     )
 

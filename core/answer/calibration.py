@@ -147,13 +147,16 @@ def find_calibration(
     data_dir: Path | None, embedding_model: str, languages: Sequence[str] = ("en",)
 ) -> Calibration | None:
     """The installed calibration when it was fitted for this embedding model, else the
-    bundled one for the model (first language that has one), else None (uncalibrated)."""
+    bundled one for the model (first language that has one; a runtime variant such as
+    "all-MiniLM-L6-v2 (onnx int8)" falls back to its model's), else None (uncalibrated)."""
     if data_dir is not None and installed_path(data_dir).exists():
         installed = Calibration.load(installed_path(data_dir))
         if installed.embedding_model == embedding_model:
             return installed
+    names = dict.fromkeys([embedding_model, embedding_model.split(" (")[0]])
     for language in languages:
-        path = bundled_path(embedding_model, language)
-        if path.exists():
-            return Calibration.load(path)
+        for name in names:
+            path = bundled_path(name, language)
+            if path.exists():
+                return Calibration.load(path)
     return None

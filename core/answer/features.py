@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.citations import citations_in, strip_markers
-from core.text import content_terms, coverage, split_sentences
+from core.answer.citations import citations_in, strip_markers
+from core.answer.text import content_terms, coverage, split_sentences
 
 # Questions that ask for a quantity or a date expect a digit (or a number word) in the answer.
 _EXPECTS_NUMBER = re.compile(

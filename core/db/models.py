@@ -6,7 +6,6 @@ edit is a new row, never an update), so the history of what experts said is neve
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.vocab import DocumentStatus, Rating
 
 
 def _uuid() -> str:
@@ -74,18 +75,6 @@ class Base(DeclarativeBase):
         }
     )
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime()}
-
-
-class DocumentStatus(enum.StrEnum):
-    pending = "pending"
-    indexing = "indexing"
-    ready = "ready"
-    failed = "failed"
-
-
-class Rating(enum.StrEnum):
-    up = "up"
-    down = "down"
 
 
 class Document(Base):
@@ -157,6 +146,10 @@ class Answer(Base):
     confidence: Mapped[float] = mapped_column(Float)
     confidence_label: Mapped[str] = mapped_column(String(16))
     confidence_features: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What `confidence` meant when the answer was given: the calibration version that computed
+    # P(right) (None: the uncalibrated prior) and the answer threshold in force.
+    calibration_version: Mapped[str | None] = mapped_column(String(128))
+    answer_threshold: Mapped[float | None] = mapped_column(Float)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # seconds per stage
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -191,3 +184,28 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     answer: Mapped[Answer] = relationship(back_populates="feedback")
+
+
+class CalibrationRow(Base):
+    """A fitted confidence calibration, kept whether or not it was installed: which data it
+    was fitted on, how it scored out of fold, and why it won or lost against the one in use.
+    `body` is the calibration file itself (`core.answer.calibration.Calibration.to_dict`)."""
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(64), default="default", index=True)
+    version: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))  # benchmark | feedback
+    embedding_model: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(32))
+    samples: Mapped[int] = mapped_column(Integer)
+    training_hash: Mapped[str] = mapped_column(String(64))
+    cv_auroc: Mapped[float | None] = mapped_column(Float)
+    cv_ece: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    installed: Mapped[bool] = mapped_column(default=False)
+    decision: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

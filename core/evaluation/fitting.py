@@ -11,6 +11,8 @@ target precision can pick another at run time.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +68,14 @@ def from_records(records: Sequence[Mapping[str, Any]]) -> Labelled:
         ],
         kinds=[str(r["kind"]) for r in kept],
     )
+
+
+def labels_hash(data: Labelled) -> str:
+    """A hash of exactly what a fit learns from, so a calibration names its training data."""
+    digest = hashlib.sha256()
+    for features, right, group in zip(data.features, data.right, data.groups, strict=True):
+        digest.update(json.dumps([group, right, sorted(features.items())]).encode())
+    return digest.hexdigest()
 
 
 def enough(data: Labelled) -> str | None:
@@ -147,9 +157,10 @@ def out_of_fold(
     return predictions
 
 
-def reliability(
-    p: Sequence[float], right: Sequence[bool], bins: int = BINS
-) -> list[dict[str, Any]]:
+Scores = Sequence[float] | np.ndarray
+
+
+def reliability(p: Scores, right: Sequence[bool], bins: int = BINS) -> list[dict[str, Any]]:
     """Per equal-width bin of confidence: how many, their mean confidence, how many right."""
     conf, correct = np.asarray(p, dtype=float), np.asarray(right, dtype=float)
     index = np.minimum((conf * bins).astype(int), bins - 1)
@@ -169,7 +180,7 @@ def reliability(
 
 
 def selective_accuracy(
-    p: Sequence[float], right: Sequence[bool], coverages: Sequence[float] = COVERAGES
+    p: Scores, right: Sequence[bool], coverages: Sequence[float] = COVERAGES
 ) -> dict[str, float | None]:
     """Accuracy of the most confident answers at each coverage (share answered)."""
     order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
@@ -182,7 +193,7 @@ def selective_accuracy(
 
 
 def operating_points(
-    p: Sequence[float], right: Sequence[bool], kinds: Sequence[str]
+    p: Scores, right: Sequence[bool], kinds: Sequence[str]
 ) -> list[OperatingPoint]:
     conf, correct = np.asarray(p, dtype=float), np.asarray(right, dtype=bool)
     answerable = np.asarray([k == "answerable" for k in kinds])
@@ -232,13 +243,15 @@ def choose_threshold(
 
 
 def figures(
-    p: Sequence[float], right: Sequence[bool], kinds: Sequence[str], threshold: float
+    p: Scores, right: Sequence[bool], kinds: Sequence[str], threshold: float
 ) -> dict[str, Any]:
     """AUROC (all, and answerable questions alone), ECE, the reliability table, selective
     accuracy, and what answering at `threshold` does."""
     conf = np.asarray(p, dtype=float)
     answerable = [i for i, k in enumerate(kinds) if k == "answerable"]
-    outside = {k: [i for i, kk in enumerate(kinds) if kk == k] for k in ("unanswerable", "off_topic")}
+    outside = {
+        k: [i for i, kk in enumerate(kinds) if kk == k] for k in ("unanswerable", "off_topic")
+    }
 
     def rate(indices: Sequence[int], answered: bool) -> float | None:
         if not indices:
@@ -340,7 +353,9 @@ def fit(
         cv={"folds": CV_FOLDS, "grouped_by": "article", **methods[method], "methods": methods},
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return Fit(calibration, [float(v) for v in oof], figures(oof, right, data.kinds, threshold), methods)
+    return Fit(
+        calibration, [float(v) for v in oof], figures(oof, right, data.kinds, threshold), methods
+    )
 
 
 def no_worse(candidate: Mapping[str, Any], current: Mapping[str, Any]) -> bool:

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
+from core.answer.citations import strip_markers
 from core.answer.features import compute_features
-from core.citations import strip_markers
 from core.config import Settings
 from core.evaluation.datasets import SquadDataset, SquadQuestion, load_queries, load_squad
 from core.evaluation.metrics import contains_answer
 
 if TYPE_CHECKING:
-    from core.chain import AnswerResult
+    from core.answer.types import AnswerResult
 
 Progress = Callable[[str, int, int], None]
 Record = dict[str, Any]
@@ -201,6 +201,10 @@ def plan_questions(
     return plan
 
 
+def _first_of_each_kind(asked: Sequence[Question], n: int) -> list[Question]:
+    return [q for kind in KINDS for q in [x for x in asked if x.kind == kind][:n]]
+
+
 def _off_topic(folder: Path | None, limit: int, seed: int) -> list[str]:
     if folder is None or limit <= 0:
         return []
@@ -212,7 +216,7 @@ def _ask(chain: Any, question: str, history: Sequence[tuple[str, str]] = ()) -> 
     """One question through the chain, without saving an Answer row."""
     for event in chain.stream(question, history=history):
         if event.result is not None:
-            return event.result  # type: ignore[no-any-return]
+            return event.result
     raise RuntimeError("the chain ended without a result")
 
 
@@ -279,14 +283,17 @@ def generate(
     (the previous answerable question of another article) and records that answer too."""
     from core.embeddings import model_name
     from core.ingest.pipeline import IngestItem
-    from core.service import Loupe
+    from core.wiring import build
 
     dataset = load_squad(squad)
     plan = plan_questions(dataset, folds, _off_topic(off_topic, off_topic_limit, seed))
     if limit_questions:
         per_fold = max(1, limit_questions // folds)
         plan = [
-            (indexed, [q for kind in KINDS for q in [x for x in asked if x.kind == kind][:per_fold]])
+            (
+                indexed,
+                [q for kind in KINDS for q in [x for x in asked if x.kind == kind][:per_fold]],
+            )
             for indexed, asked in plan
         ]
     total = sum(len(asked) for _, asked in plan)
@@ -298,24 +305,25 @@ def generate(
     remembered: _RememberedDocuments | None = None
     for f, (indexed, asked) in enumerate(plan):
         with tempfile.TemporaryDirectory(prefix="loupe-labelled-") as tmp:
-            loupe = Loupe(_isolated(settings, Path(tmp)))
+            parts = build(_isolated(settings, Path(tmp)))
             try:
-                loupe.chain.selective = False
-                extractive = extractive or loupe.chain.extractive
-                loupe.chain.extractive = extractive
-                remembered = remembered or _RememberedDocuments(loupe.embeddings)
-                loupe.ingestor.embeddings = remembered
-                embedding = model_name(loupe.embeddings)
-                generator = loupe.chain.model_name
+                chain = parts.chain
+                chain.selective = False
+                extractive = extractive or chain.extractive
+                chain.extractive = extractive
+                remembered = remembered or _RememberedDocuments(parts.embeddings)
+                parts.ingestor.embeddings = remembered
+                embedding = model_name(parts.embeddings)
+                generator = chain.model_name
                 items = [IngestItem(n, t.encode()) for n, t in squad_documents(dataset, indexed)]
-                failed = [r for r in loupe.ingest(items) if r.outcome != "indexed"]
+                failed = [r for r in parts.ingestor.ingest(items) if r.outcome != "indexed"]
                 if failed:
                     raise RuntimeError(f"Could not index {failed[0].name}: {failed[0].error}")
                 # The latest answered question of each article, with its answer: a question's
                 # predecessor is the latest one of another article.
                 latest: dict[int | None, tuple[Question, str]] = {}
                 for q in asked:
-                    result = _ask(loupe.chain, q.text)
+                    result = _ask(chain, q.text)
                     records.append(to_record(q, f, result))
                     if conversational and q.kind == "answerable":
                         others = [v for a, v in latest.items() if a != q.article]
@@ -331,16 +339,14 @@ def generate(
                                 q.paragraph,
                                 previous=previous[0].text,
                             )
-                            records.append(
-                                to_record(follow, f, _ask(loupe.chain, q.text, history))
-                            )
+                            records.append(to_record(follow, f, _ask(chain, q.text, history)))
                         latest.pop(q.article, None)
                         latest[q.article] = (q, result.answer)
                     done += 1
                     if progress is not None:
                         progress("ask", done, total)
             finally:
-                loupe.close()
+                parts.close()
     header = Header(
         dataset=str(squad),
         dataset_sha256=file_hash(squad),
@@ -420,4 +426,3 @@ def store_hash(records: Sequence[Record]) -> str:
         row = [r["id"], r["kind"], r["right"], sorted(r["features"].items())]
         digest.update(json.dumps(row, sort_keys=True).encode())
     return digest.hexdigest()
-

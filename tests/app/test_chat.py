@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui as _shared
 from core.db.models import Answer, Conversation, Feedback, Rating
-from core.samples import SAMPLE_TAG
+from core.ingest.samples import SAMPLE_TAG
 from core.service import Loupe
 from tests.app.support import HANDBOOK, LEAVE_QUESTION, make_app, run, texts
 
@@ -69,8 +69,8 @@ def test_answer_streams_in_with_citations_and_confidence(documents: Loupe) -> No
     assert cited.label.startswith("[1] handbook.md — Annual leave · relevance ")
     assert "New employees receive 25 days" in cited.text[0].value
     assert "similarity" in cited.caption[0].value
-    badge = next(m.value for m in reply.markdown if "confidence ·" in m.value)
-    assert "High confidence" in badge or "Medium confidence" in badge
+    badge = next(m.value for m in reply.markdown if "ikely right (" in m.value)
+    assert "Likely right (" in badge
     assert "Quoted from the passages" in texts(at)
 
     [row] = answers(documents)
@@ -209,8 +209,7 @@ def test_a_reset_replaces_the_partial_answer() -> None:
         import streamlit as st
 
         import ui as _shared
-        from core.chain import AnswerResult, AskEvent
-        from core.confidence import Confidence
+        from core.answer.types import AnswerResult, AskEvent, Confidence
 
         result = AnswerResult(
             question="q",
