@@ -47,6 +47,13 @@ class Calibration:
     scales: tuple[float, ...]
     coefficients: tuple[float, ...]
     intercept: float
+    # Two-stage calibrations multiply by a second logistic model, the *gate*: P(the documents
+    # answer the question at all), fitted on answerable against unanswerable questions, while
+    # the main model is fitted on answerable ones only (P(right | answerable)). Empty: one stage.
+    gate_means: tuple[float, ...] = ()
+    gate_scales: tuple[float, ...] = ()
+    gate_coefficients: tuple[float, ...] = ()
+    gate_intercept: float = 0.0
     # Isotonic map applied to the logistic output: x breakpoints and their y values.
     isotonic_x: tuple[float, ...] = ()
     isotonic_y: tuple[float, ...] = ()
@@ -67,23 +74,44 @@ class Calibration:
         n = len(self.features)
         if not len(self.means) == len(self.scales) == len(self.coefficients) == n:
             raise ValueError("a calibration needs one mean, scale and coefficient per feature")
+        gate = (self.gate_means, self.gate_scales, self.gate_coefficients)
+        if any(gate) and not all(len(part) == n for part in gate):
+            raise ValueError("a gate needs one mean, scale and coefficient per feature")
         if len(self.isotonic_x) != len(self.isotonic_y):
             raise ValueError("isotonic breakpoints and values differ in length")
 
-    def _standardised(self, features: Mapping[str, float]) -> np.ndarray:
-        x = np.asarray([float(features.get(name, 0.0)) for name in self.features])
-        return (x - np.asarray(self.means)) / np.asarray(self.scales)
+    @property
+    def two_stage(self) -> bool:
+        return bool(self.gate_coefficients)
+
+    def _x(self, features: Mapping[str, float]) -> np.ndarray:
+        return np.asarray([float(features.get(name, 0.0)) for name in self.features])
+
+    def _pushes(self, features: Mapping[str, float]) -> np.ndarray:
+        x = self._x(features)
+        pushes = (x - np.asarray(self.means)) / np.asarray(self.scales) * self.coefficients
+        if self.two_stage:
+            gate = (x - np.asarray(self.gate_means)) / np.asarray(self.gate_scales)
+            pushes = pushes + gate * np.asarray(self.gate_coefficients)
+        return np.asarray(pushes)
 
     def contributions(self, features: Mapping[str, float]) -> list[tuple[str, float]]:
-        """Each feature's push on the log-odds (coefficient × standardised value), largest
-        first: the reasons behind a confidence, ranked by what they did to it."""
-        pushes = self._standardised(features) * np.asarray(self.coefficients)
-        ranked = sorted(zip(self.features, pushes.tolist(), strict=True), key=lambda p: -abs(p[1]))
+        """Each feature's push on the log-odds (coefficient × standardised value, summed over
+        both stages), largest first: the reasons behind a confidence, ranked by what they did."""
+        pushes = self._pushes(features).tolist()
+        ranked = sorted(zip(self.features, pushes, strict=True), key=lambda p: -abs(p[1]))
         return [(name, round(value, 4)) for name, value in ranked]
 
     def logistic(self, features: Mapping[str, float]) -> float:
-        z = float(self._standardised(features) @ np.asarray(self.coefficients)) + self.intercept
-        return _sigmoid(z)
+        """The model's output before the isotonic map: one logistic, or the product of the
+        main model and the gate."""
+        x = self._x(features)
+        z = float((x - np.asarray(self.means)) / np.asarray(self.scales) @ self.coefficients)
+        p = _sigmoid(z + self.intercept)
+        if self.two_stage:
+            gate = (x - np.asarray(self.gate_means)) / np.asarray(self.gate_scales)
+            p *= _sigmoid(float(gate @ np.asarray(self.gate_coefficients)) + self.gate_intercept)
+        return p
 
     def predict(self, features: Mapping[str, float]) -> float:
         """P(right) for one answer's features."""
@@ -118,7 +146,17 @@ class Calibration:
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown calibration format {data.get('format')!r}")
-        tuples = ("features", "means", "scales", "coefficients", "isotonic_x", "isotonic_y")
+        tuples = (
+            "features",
+            "means",
+            "scales",
+            "coefficients",
+            "gate_means",
+            "gate_scales",
+            "gate_coefficients",
+            "isotonic_x",
+            "isotonic_y",
+        )
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in tuples:
             values[key] = tuple(values.get(key, ()))

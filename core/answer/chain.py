@@ -180,6 +180,7 @@ class RagChain:
             logprob_mean=usage.get("logprob_mean"),
             calibration=self.calibration,
             threshold=self.threshold,
+            extractive=usage.get("extractive"),
         )
         answer, cited = parsed.text, parsed.cited
         withheld = (
@@ -248,8 +249,8 @@ class RagChain:
             notice = "No passage in the documents is close enough to this question."
             return NO_ANSWER, "none", notice, {}
         if self.answer_chain is None:
-            text = self._extractive(question, passages)
-            return text, "extractive", None, {}
+            text, scores = self._extractive(question, passages)
+            return text, "extractive", None, {"extractive": scores}
 
         context = "\n\n".join(
             format_passage(n, p.metadata["document"], p.metadata.get("page"), p.page_content)
@@ -287,13 +288,15 @@ class RagChain:
                 f"The language model failed ({type(exc).__name__}: {str(exc)[:200]}). "
                 "This answer was extracted from the passages instead."
             )
-            text = self._extractive(question, passages)
-            return text, "fallback", notice, dict(usage or {})
+            text, scores = self._extractive(question, passages)
+            return text, "fallback", notice, {**dict(usage or {}), "extractive": scores}
 
-    def _extractive(self, question: str, passages: Sequence[Document]) -> str:
-        text = self.extractive.answer(question, passages)
+    def _extractive(
+        self, question: str, passages: Sequence[Document]
+    ) -> tuple[str, dict[str, float]]:
+        text, scores = self.extractive.answer_scored(question, passages)
         # Nothing quotable (e.g. only tables or run-on lists): abstain rather than guess.
-        return text if text.strip() else NO_ANSWER
+        return (text, scores) if text.strip() else (NO_ANSWER, {})
 
 
 def token_logprobs(metadata: Any) -> list[float]:

@@ -74,6 +74,7 @@ def compute_confidence(
     logprob_mean: float | None = None,
     calibration: Calibration | None = None,
     threshold: float | None = None,
+    extractive: dict[str, float] | None = None,
 ) -> Confidence:
     """P(right) of `answer` (with its `[n]` markers) given the passages it was drawn from."""
     if not passages:
@@ -92,6 +93,7 @@ def compute_confidence(
         generator=generator,
         logprob_mean=logprob_mean,
         flagged_passages=flagged_passages,
+        extractive=extractive,
     )
     if calibration is not None:
         score = 0.0 if abstained else calibration.predict(features)

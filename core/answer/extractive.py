@@ -177,9 +177,16 @@ class ExtractiveAnswerer:
         return sorted(ranked, key=lambda c: -c.score)
 
     def answer(self, question: str, passages: Sequence[Document]) -> str:
+        return self.answer_scored(question, passages)[0]
+
+    def answer_scored(
+        self, question: str, passages: Sequence[Document]
+    ) -> tuple[str, dict[str, float]]:
+        """The answer and how clearly its sentence won: its score and its lead over the
+        runner-up (confidence features: a close race often picks the wrong sentence)."""
         ranked = self.rank(question, passages)
         if not ranked:
-            return ""
+            return "", {}
         best = ranked[0]
         first = next((c for c in ranked if c.n == 1), None)
         if first is not None and first.score >= _FIRST_PASSAGE_RATIO * best.score:
@@ -190,4 +197,9 @@ class ExtractiveAnswerer:
                 break
             if candidate is not best and candidate.score >= _SECOND_SENTENCE_RATIO * best.score:
                 chosen.append(candidate)
-        return " ".join(f"{c.sentence.rstrip()} [{c.n}]" for c in chosen)
+        others = [c.score for c in ranked if c is not best]
+        scores = {
+            "sentence_score": round(best.score, 4),
+            "sentence_margin": round(best.score - max(others, default=0.0), 4),
+        }
+        return " ".join(f"{c.sentence.rstrip()} [{c.n}]" for c in chosen), scores

@@ -30,6 +30,16 @@ _NUMBER = re.compile(
     re.I,
 )
 
+# "When" questions expect a date; "who" questions a name the question does not already hold.
+_ASKS_WHEN = re.compile(r"^\s*(when|what year|in what year|which year)\b|언제", re.I)
+_DATE = re.compile(
+    r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|century|centuries)\b|\d+\s*(년|월|일)",
+    re.I,
+)
+_ASKS_WHO = re.compile(r"^\s*(who|whom|whose)\b|누가|누구", re.I)
+_NAME = re.compile(r"\b[A-Z][a-z]+")
+
 # The feature names, in the order calibrations list them.
 FEATURE_NAMES: tuple[str, ...] = (
     "top_cosine",
@@ -44,6 +54,14 @@ FEATURE_NAMES: tuple[str, ...] = (
     "first_cited_rank",
     "support",
     "number_missing",
+    "date_missing",
+    "name_missing",
+    "novel_share",
+    "coverage_margin",
+    "passage_sentences",
+    "question_terms",
+    "sentence_score",
+    "sentence_margin",
     "generator_llm",
     "generator_fallback",
     "logprob_mean",
@@ -65,6 +83,15 @@ DESCRIPTIONS: dict[str, str] = {
     "first_cited_rank": "the search rank of the passage the answer cites first",
     "support": "how much of the answer's wording its cited passages back",
     "number_missing": "whether a question asking for a number got an answer without one",
+    "date_missing": "whether a question asking when got an answer without a date",
+    "name_missing": "whether a question asking who got an answer naming no one new",
+    "novel_share": "share of the answer's key terms that the question does not already hold",
+    "coverage_margin": "how much better the quoted sentence covers the question than the "
+    "cited passage's next best",
+    "passage_sentences": "how many sentences the cited passage has to choose from",
+    "question_terms": "how many key terms the question has",
+    "sentence_score": "how well the quoted sentence matched the question",
+    "sentence_margin": "how clearly the quoted sentence beat the next best",
     "generator_llm": "the answer was written by the language model",
     "generator_fallback": "the language model failed and the answer was extracted instead",
     "logprob_mean": "how sure the language model was of its words",
@@ -100,6 +127,20 @@ def _top_and_gap(values: Sequence[float | None]) -> tuple[float, float, int | No
     return filled[best], gap, best
 
 
+def _coverage_margin(
+    q_terms: set[str], cited_terms: set[str], passages: Sequence[Any], cited: Sequence[int]
+) -> tuple[float, int]:
+    """(question coverage of the answer minus that of the first cited passage's second-best
+    sentence, that passage's sentence count): an answer that beats its passage's other
+    sentences clearly was likely picked for a reason."""
+    if not cited:
+        return 0.0, 0
+    sentences = [s for s in split_sentences(_text(passages[cited[0] - 1])) if content_terms(s)]
+    covered = sorted((coverage(q_terms, content_terms(s)) for s in sentences), reverse=True)
+    runner_up = covered[1] if len(covered) > 1 else 0.0
+    return coverage(q_terms, cited_terms) - runner_up, len(sentences)
+
+
 def answer_sentences(answer: str) -> list[str]:
     return [s for s in split_sentences(answer) if content_terms(strip_markers(s))]
 
@@ -112,9 +153,11 @@ def compute_features(
     generator: str,
     logprob_mean: float | None = None,
     flagged_passages: int = 0,
+    extractive: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The features of one answer. `passages` are the retrieved Documents in rank order (or
-    their stored dicts); `answer` carries its `[n]` markers."""
+    their stored dicts); `answer` carries its `[n]` markers; `extractive` holds the extractive
+    answerer's sentence scores when it wrote the answer."""
     cos_top, cos_gap, cos_best = _top_and_gap(_scores(passages, "vector_score"))
     kw_top, kw_gap, kw_best = _top_and_gap(_scores(passages, "keyword_score"))
     sentences = answer_sentences(answer)
@@ -135,6 +178,9 @@ def compute_features(
     cited_terms = content_terms(" ".join(cited_text))
     passage_terms = content_terms(_text(passages[cited[0] - 1])) if cited else set()
     expects_number = bool(_EXPECTS_NUMBER.search(question))
+    answer_terms = content_terms(plain)
+    margin, choices = _coverage_margin(q_terms, cited_terms, passages, cited)
+    new_names = set(_NAME.findall(plain)) - set(_NAME.findall(question))
     return {
         "top_cosine": round(cos_top, 4),
         "cosine_gap": round(cos_gap, 4),
@@ -148,6 +194,16 @@ def compute_features(
         "first_cited_rank": float(cited[0]) if cited else 0.0,
         "support": round(support_total / len(sentences), 4) if sentences else 0.0,
         "number_missing": float(expects_number and not _NUMBER.search(plain)),
+        "date_missing": float(bool(_ASKS_WHEN.search(question)) and not _DATE.search(plain)),
+        "name_missing": float(bool(_ASKS_WHO.search(question)) and not new_names),
+        "novel_share": round(len(answer_terms - q_terms) / len(answer_terms), 4)
+        if answer_terms
+        else 0.0,
+        "coverage_margin": round(margin, 4),
+        "passage_sentences": round(math.log1p(choices), 4),
+        "question_terms": round(math.log1p(len(q_terms)), 4),
+        "sentence_score": float((extractive or {}).get("sentence_score", 0.0)),
+        "sentence_margin": float((extractive or {}).get("sentence_margin", 0.0)),
         "generator_llm": float(generator == "llm"),
         "generator_fallback": float(generator == "fallback"),
         "logprob_mean": round(logprob_mean, 4) if logprob_mean is not None else 0.0,

@@ -107,12 +107,17 @@ class _Model:
     scaler: StandardScaler
     logistic: LogisticRegression
     isotonic: IsotonicRegression | None
+    gate: tuple[StandardScaler, LogisticRegression] | None = None
 
-    def logit_p(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.logistic.predict_proba(self.scaler.transform(x))[:, 1])
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        p = self.logistic.predict_proba(self.scaler.transform(x))[:, 1]
+        if self.gate is not None:
+            scaler, gate = self.gate
+            p = p * gate.predict_proba(scaler.transform(x))[:, 1]
+        return np.asarray(p)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        p = self.logit_p(x)
+        p = self.raw(x)
         return np.asarray(self.isotonic.predict(p)) if self.isotonic is not None else p
 
 
@@ -127,32 +132,64 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, Logisti
     return scaler, model
 
 
-def _fit(x: np.ndarray, y: np.ndarray, groups: Sequence[str], isotonic: bool) -> _Model:
-    """The logistic model on all rows; the isotonic map, when wanted, on its out-of-fold
-    outputs (fitting it on in-sample outputs would learn the model's overconfidence)."""
-    scaler, logistic = _fit_logistic(x, y)
+def _fit_raw(x: np.ndarray, y: np.ndarray, covered: np.ndarray | None) -> _Model:
+    """One logistic model, or (with `covered`, which rows the documents answer) a gate fitted
+    on covered-or-not and a main model fitted on the covered rows alone."""
+    if covered is None:
+        return _Model(*_fit_logistic(x, y), None)
+    gate = _fit_logistic(x, covered)
+    inside = covered == 1
+    return _Model(*_fit_logistic(x[inside], y[inside]), None, gate)
+
+
+def _fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: Sequence[str],
+    isotonic: bool,
+    covered: np.ndarray | None = None,
+) -> _Model:
+    """The model on all rows; the isotonic map, when wanted, on its out-of-fold outputs
+    (fitting it on in-sample outputs would learn the model's overconfidence)."""
+    model = _fit_raw(x, y, covered)
     if not isotonic:
-        return _Model(scaler, logistic, None)
+        return model
     inner = np.zeros(len(y))
     for train, test in _splits(groups, CV_FOLDS):
-        s, m = _fit_logistic(x[train], y[train])
-        inner[test] = m.predict_proba(s.transform(x[test]))[:, 1]
+        part = _fit_raw(x[train], y[train], None if covered is None else covered[train])
+        inner[test] = part.raw(x[test])
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(inner, y)
-    return _Model(scaler, logistic, iso)
+    return _Model(model.scaler, model.logistic, iso, model.gate)
+
+
+def _covered(data: Labelled) -> np.ndarray | None:
+    """Which rows the documents answer, when the labels say (benchmark records); None for
+    labels without that split (expert verdicts), which get one stage."""
+    kinds = set(data.kinds)
+    if "answerable" not in kinds or not kinds & {"unanswerable", "off_topic"}:
+        return None
+    return np.asarray([k == "answerable" for k in data.kinds], dtype=int)
 
 
 def out_of_fold(
-    data: Labelled, features: Sequence[str], *, isotonic: bool, folds: int = CV_FOLDS
+    data: Labelled,
+    features: Sequence[str],
+    *,
+    isotonic: bool,
+    two_stage: bool = False,
+    folds: int = CV_FOLDS,
 ) -> np.ndarray:
     """Every row's P(right) from a model fitted without its group."""
     x, y = _matrix(data, features), np.asarray(data.right, dtype=int)
+    covered = _covered(data) if two_stage else None
     predictions = np.zeros(len(y))
     for train, test in _splits(data.groups, folds):
         if len(set(y[train])) < 2:
             predictions[test] = y[train].mean()
             continue
         train_groups = [data.groups[i] for i in train]
-        model = _fit(x[train], y[train], train_groups, isotonic)
+        part = None if covered is None else covered[train]
+        model = _fit(x[train], y[train], train_groups, isotonic, part)
         predictions[test] = model.predict(x[test])
     return predictions
 
@@ -309,29 +346,47 @@ def fit(
     right = list(data.right)
     methods: dict[str, dict[str, Any]] = {}
     predictions: dict[str, np.ndarray] = {}
-    for method, isotonic in (("logistic", False), ("logistic+isotonic", True)):
-        if progress is not None:
-            progress(f"cross-validating {method}")
-        predictions[method] = out_of_fold(data, used, isotonic=isotonic)
-        au = auroc(list(predictions[method]), right)
-        ece = expected_calibration_error(list(predictions[method]), right, BINS)
-        methods[method] = {
-            "auroc": None if au is None else round(au, 4),
-            "ece": None if ece is None else round(ece, 4),
-        }
-    iso, plain = methods["logistic+isotonic"], methods["logistic"]
-    # Isotonic only when it calibrates better out of fold and ranks about as well.
-    use_isotonic = (iso["ece"] or 1.0) < (plain["ece"] or 1.0) and (iso["auroc"] or 0.0) >= (
-        plain["auroc"] or 0.0
-    ) - 0.005
-    method = "logistic+isotonic" if use_isotonic else "logistic"
+    structures = [("logistic", False)]
+    if _covered(data) is not None:
+        structures.append(("two-stage", True))
+    answerable = [i for i, k in enumerate(data.kinds) if k == "answerable"]
+    for structure, two_stage in structures:
+        for isotonic in (False, True):
+            method = structure + ("+isotonic" if isotonic else "")
+            if progress is not None:
+                progress(f"cross-validating {method}")
+            p = out_of_fold(data, used, isotonic=isotonic, two_stage=two_stage)
+            predictions[method] = p
+            au = auroc(list(p), right)
+            au_answerable = auroc([p[i] for i in answerable], [right[i] for i in answerable])
+            ece = expected_calibration_error(list(p), right, BINS)
+            methods[method] = {
+                "auroc": None if au is None else round(au, 4),
+                "auroc_answerable": None if au_answerable is None else round(au_answerable, 4),
+                "ece": None if ece is None else round(ece, 4),
+            }
+
+    def ranking(method: str) -> float:
+        m = methods[method]
+        return (m["auroc"] or 0.0) + (m["auroc_answerable"] or 0.0)
+
+    # The structure that ranks best out of fold (over all questions and among answerable
+    # ones); isotonic on top only when it calibrates better and ranks about as well.
+    structure = max((name for name, _ in structures), key=ranking)
+    iso, plain = methods[structure + "+isotonic"], methods[structure]
+    use_isotonic = (iso["ece"] or 1.0) < (plain["ece"] or 1.0) and ranking(
+        structure + "+isotonic"
+    ) >= ranking(structure) - 0.002
+    method = structure + ("+isotonic" if use_isotonic else "")
     oof = predictions[method]
     points = operating_points(oof, right, data.kinds)
     threshold, rule = choose_threshold(
         points, answer_rate=answer_rate, target_precision=target_precision
     )
     x, y = _matrix(data, used), np.asarray(right, dtype=int)
-    model = _fit(x, y, data.groups, use_isotonic)
+    covered = _covered(data) if structure == "two-stage" else None
+    model = _fit(x, y, data.groups, use_isotonic, covered)
+    gate_scaler, gate = model.gate if model.gate is not None else (None, None)
     calibration = Calibration(
         version=version,
         features=tuple(used),
@@ -339,6 +394,10 @@ def fit(
         scales=tuple(round(float(v), 6) for v in model.scaler.scale_),
         coefficients=tuple(round(float(v), 6) for v in model.logistic.coef_[0]),
         intercept=round(float(model.logistic.intercept_[0]), 6),
+        gate_means=tuple(round(float(v), 6) for v in gate_scaler.mean_) if gate_scaler else (),
+        gate_scales=tuple(round(float(v), 6) for v in gate_scaler.scale_) if gate_scaler else (),
+        gate_coefficients=tuple(round(float(v), 6) for v in gate.coef_[0]) if gate else (),
+        gate_intercept=round(float(gate.intercept_[0]), 6) if gate else 0.0,
         isotonic_x=tuple(float(v) for v in model.isotonic.X_thresholds_) if model.isotonic else (),
         isotonic_y=tuple(float(v) for v in model.isotonic.y_thresholds_) if model.isotonic else (),
         threshold=threshold,

@@ -122,6 +122,7 @@ def featurize(record: Record) -> dict[str, float]:
         generator=record["generator"],
         logprob_mean=record.get("logprob_mean"),
         flagged_passages=sum(bool(s.get("flagged")) for s in record["sources"]),
+        extractive=record.get("extractive"),
     )
 
 
@@ -139,6 +140,11 @@ def to_record(question: Question, fold: int, result: AnswerResult) -> Record:
         "answer": result.answer,
         "abstained": result.abstained,
         "generator": result.generator,
+        "extractive": {
+            k: result.confidence.features[k]
+            for k in ("sentence_score", "sentence_margin")
+            if k in result.confidence.features
+        },
         "logprob_mean": result.confidence.features.get("logprob_mean")
         if result.confidence.features.get("has_logprob")
         else None,

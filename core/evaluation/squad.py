@@ -150,7 +150,7 @@ def _scored(record: dict[str, Any]) -> ScoredAnswer:
 def conversational_check(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """hit@1 of each answerable question asked alone and after an unrelated question (the
     latest one of another article): the second must not lose more than one point."""
-    alone = {r["id"]: r for r in records if not r.get("previous")}
+    alone = {r["id"]: r for r in records if r["kind"] == "answerable" and not r.get("previous")}
     pairs = [(alone[r["id"].split("#")[0]], r) for r in records if r.get("previous")]
     if not pairs:
         return {"questions": 0}

@@ -216,7 +216,7 @@ def test_nothing_relevant_means_no_answer_and_no_llm_call(chain_with: ChainFacto
     assert model.calls == 0
     assert result.generator == "none"
     assert result.answer == NO_ANSWER
-    assert [e.text for e in events if e.kind == "token"] == [NO_ANSWER]
+    assert "".join(e.text for e in events if e.kind == "token") == NO_ANSWER
     assert result.abstained
     assert result.notice
     assert result.citations == []
