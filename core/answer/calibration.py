@@ -62,6 +62,9 @@ class Calibration:
     threshold_rule: str = ""
     operating_points: tuple[OperatingPoint, ...] = ()
     method: str = "logistic"
+    # The generators whose answers it was fitted on (empty: any); an LLM's answers are not
+    # scored by a calibration fitted on extractive ones.
+    generators: tuple[str, ...] = ()
     embedding_model: str = ""
     language: str = ""
     dataset: str = ""
@@ -79,6 +82,12 @@ class Calibration:
             raise ValueError("a gate needs one mean, scale and coefficient per feature")
         if len(self.isotonic_x) != len(self.isotonic_y):
             raise ValueError("isotonic breakpoints and values differ in length")
+
+    def applies_to(self, generator: str) -> bool:
+        """Whether this calibration was fitted on answers like this generator's (a fallback
+        answer is an extractive one)."""
+        kind = "extractive" if generator == "fallback" else generator
+        return not self.generators or kind in self.generators
 
     @property
     def two_stage(self) -> bool:
@@ -156,6 +165,7 @@ class Calibration:
             "gate_coefficients",
             "isotonic_x",
             "isotonic_y",
+            "generators",
         )
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in tuples:

@@ -186,7 +186,7 @@ class RagChain:
         withheld = (
             self.selective
             and not abstained
-            and self.calibration is not None
+            and confidence.calibration is not None
             and self.threshold is not None
             and confidence.score < self.threshold
         )
@@ -243,9 +243,13 @@ class RagChain:
     ) -> Generator[AskEvent, None, Generated]:
         """Streams the LLM's tokens as they come; returns (text, generator, notice, token
         usage). Other answers are streamed by `stream` once confidence has been checked.
-        Without a calibration, the single similarity threshold of `covers` decides."""
-        uncalibrated = self.selective and self.calibration is None
-        if not passages or (uncalibrated and not self.covers(passages)):
+        Without a calibration for the answer, the similarity threshold of `covers` decides;
+        the LLM is never called for passages that fail it."""
+        calibrated = self.calibration is not None and self.calibration.applies_to(
+            "llm" if self.answer_chain is not None else "extractive"
+        )
+        gated = self.selective and (not calibrated or self.answer_chain is not None)
+        if not passages or (gated and not self.covers(passages)):
             notice = "No passage in the documents is close enough to this question."
             return NO_ANSWER, "none", notice, {}
         if self.answer_chain is None:

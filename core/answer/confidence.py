@@ -95,6 +95,8 @@ def compute_confidence(
         flagged_passages=flagged_passages,
         extractive=extractive,
     )
+    if calibration is not None and not calibration.applies_to(generator):
+        calibration = None  # fitted on other answers: its number would not mean P(right)
     if calibration is not None:
         score = 0.0 if abstained else calibration.predict(features)
         reasons = [

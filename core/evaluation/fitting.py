@@ -70,6 +70,16 @@ def from_records(records: Sequence[Mapping[str, Any]]) -> Labelled:
     )
 
 
+def generators_of(data: Labelled) -> tuple[str, ...]:
+    """The generator kinds of the labelled answers, read off their features."""
+    kinds = {
+        "llm" if row.get("generator_llm") else "extractive"
+        for row in data.features
+        if not row.get("abstained")
+    }
+    return tuple(sorted(kinds))
+
+
 def labels_hash(data: Labelled) -> str:
     """A hash of exactly what a fit learns from, so a calibration names its training data."""
     digest = hashlib.sha256()
@@ -404,6 +414,7 @@ def fit(
         threshold_rule=rule,
         operating_points=tuple(points),
         method=method,
+        generators=generators_of(data),
         embedding_model=embedding_model,
         language=language,
         dataset=dataset,
