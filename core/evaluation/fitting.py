@@ -84,7 +84,8 @@ def labels_hash(data: Labelled) -> str:
     """A hash of exactly what a fit learns from, so a calibration names its training data."""
     digest = hashlib.sha256()
     for features, right, group in zip(data.features, data.right, data.groups, strict=True):
-        digest.update(json.dumps([group, right, sorted(features.items())]).encode())
+        row = [group, bool(right), sorted((k, float(v)) for k, v in features.items())]
+        digest.update(json.dumps(row).encode())
     return digest.hexdigest()
 
 
@@ -353,6 +354,8 @@ def fit(
     if why := enough(data):
         raise ValueError(f"Not enough labels to fit a calibration: {why}.")
     used = _used(data, features)
+    if not used:
+        raise ValueError("Not enough labels to fit a calibration: no feature varies in them.")
     right = list(data.right)
     methods: dict[str, dict[str, Any]] = {}
     predictions: dict[str, np.ndarray] = {}
