@@ -13,9 +13,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from core.answer.types import AnswerResult
+from core.answer.types import AnswerResult, Source
 from core.vocab import DocumentStatus, Rating, is_review
 
 
@@ -95,13 +96,34 @@ class FeedbackEntry:
         )
 
 
+DecisionKind = Literal["approved", "corrected", "rejected"]
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    """An answer's current review decision (core/learn/review.py folds it from the log)."""
+
+    kind: DecisionKind
+    reviewer: str | None
+    at: datetime
+    feedback_id: int
+    reason: str | None  # the reviewer's comment; for a rejection, why
+    answer: str | None  # the text the expert stands by (None when rejected)
+
+
 @dataclass(frozen=True)
 class ReviewItem:
-    """An answer in the review queue with all its feedback, oldest first."""
+    """An answer in the review queue with all its feedback, oldest first; the conversation
+    turns before it (question, answer), its current decision, why it is stale if an approved
+    answer's passages changed, and the other answers to the same question grouped under it."""
 
     answer: AnswerResult
     created_at: datetime
     feedback: tuple[FeedbackEntry, ...]
+    history: tuple[tuple[str, str], ...] = ()
+    decision: ReviewDecision | None = None
+    stale: str | None = None
+    repeats: tuple[str, ...] = ()
 
     @property
     def reviewed(self) -> bool:
@@ -159,6 +181,12 @@ FEEDBACK_COLUMNS = (
     "citation_verdicts",
     "role",
     "user",
+    "source",
+    "decision",
+    "reviewer",
+    "standalone_question",
+    "prompt_version",
+    "documents",
     "confidence",
     "confidence_label",
     "generator",
@@ -179,8 +207,61 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         writer.writerow(
             {
-                key: json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+                key: json.dumps(value, ensure_ascii=False)
+                if isinstance(value, dict | list)
+                else value
                 for key, value in row.items()
             }
         )
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One row of the conversation list."""
+
+    id: str
+    title: str
+    user: str | None
+    last_active: datetime
+    questions: int
+
+
+@dataclass(frozen=True)
+class CitedOriginal:
+    """A cited passage and the original it came from (`path` None once the document was
+    deleted or its file is gone: the passage as quoted is all that is left)."""
+
+    answer_id: str
+    question: str
+    source: Source
+    document_id: str
+    name: str
+    kind: str
+    path: Path | None
+    mime: str
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One answer that did not help: the question, why, and the documents it came closest to
+    (document name → best cosine similarity of a retrieved passage)."""
+
+    question: str
+    abstained: bool
+    thumbs_down: bool
+    closest: dict[str, float]
+    asked_at: datetime
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Similar questions the documents did not answer well."""
+
+    question: str  # the most frequent wording (the newest among ties)
+    asked: int
+    abstained: int
+    thumbs_down: int
+    examples: tuple[str, ...]  # other wordings, most frequent first
+    closest_documents: tuple[tuple[str, float], ...]  # (name, relevance of its best passage)
+    last_asked: datetime

@@ -10,7 +10,7 @@ the default `actor`. Everything returned is plain data (`core.records`, `core.an
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,13 +21,25 @@ from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import OPERATOR, Actor
 from core.config import Settings, get_settings
 from core.db import queries
+from core.ingest.consistency import CheckReport
 from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
-from core.records import DocumentInfo, FeedbackState, Report, ReviewItem
+from core.records import (
+    CitedOriginal,
+    ConversationSummary,
+    DocumentInfo,
+    FeedbackState,
+    Gap,
+    Report,
+    ReviewItem,
+)
 from core.services.ask import AskService
 from core.services.calibration import CalibrationService, Outcome
+from core.services.conversations import ConversationService
 from core.services.documents import DocumentService
 from core.services.insights import InsightsService
 from core.services.review import Decision, ReviewService
+from core.services.signin import SignInService
+from core.services.sources import cited_original, suggestions
 from core.stores.base import SearchFilter
 from core.vocab import DocumentStatus, FeedbackSource, Rating
 from core.wiring import FROM_SETTINGS, build
@@ -53,8 +65,16 @@ class Loupe:
         self.ingestor.recover_interrupted()
         self._documents = DocumentService(self.settings, self.db, self.store, self.ingestor)
         self._review = ReviewService(self.settings, self.db, self.embeddings, self.chain.retriever)
-        self._ask = AskService(self.settings, self.db, self.chain, self._review.annotate)
-        self._insights = InsightsService(self.settings, self.db)
+        self._ask = AskService(self.settings, self.db, self.chain, self._review.verified_answer)
+        self._insights = InsightsService(
+            self.settings,
+            self.db,
+            lambda texts: [self.embeddings.embed_query(text) for text in texts],
+            self.chain.scale,
+        )
+        self._conversations = ConversationService(self.db, self.settings.workspace)
+        # Local users' lasting sign-ins (the web app's cookie).
+        self.sign_ins = SignInService(self.db, timedelta(hours=self.settings.sign_in_hours))
         self.calibration = CalibrationService(self.settings, self.db, self.chain)
 
     def refresh_feedback(self) -> None:
@@ -104,6 +124,10 @@ class Loupe:
     ) -> IngestResult:
         return self._documents.reindex(document_id, progress, actor=actor)
 
+    def check(self, *, repair: bool = False, actor: Actor = OPERATOR) -> CheckReport:
+        """Does the vector store hold exactly what SQL says? (`python -m core check`)"""
+        return self._documents.check(repair=repair, actor=actor)
+
     def set_document_tags(
         self, document_id: str, tags: Sequence[str], *, actor: Actor = OPERATOR
     ) -> IngestResult | None:
@@ -118,10 +142,16 @@ class Loupe:
         conversation_id: str | None = None,
         history: Sequence[tuple[str, str]] | None = None,
         filters: SearchFilter | None = None,
-        user: str | None = None,
+        actor: Actor = OPERATOR,
     ) -> Iterator[AskEvent]:
+        """The answer is saved in `actor`'s name; `conversation_id` must be theirs
+        (PermissionError otherwise, before anything is asked)."""
         return self._ask.ask_stream(
-            question, conversation_id=conversation_id, history=history, filters=filters, user=user
+            question,
+            conversation_id=conversation_id,
+            history=history,
+            filters=filters,
+            actor=actor,
         )
 
     def ask(self, question: str, **kwargs: Any) -> AnswerResult:
@@ -133,14 +163,37 @@ class Loupe:
     def relevance(self, source: Source) -> float:
         return self._ask.relevance(source)
 
-    def conversation_history(self, conversation_id: str) -> list[tuple[str, str]]:
-        return self._ask.conversation_history(conversation_id)
+    def conversation_history(
+        self, conversation_id: str, *, actor: Actor = OPERATOR
+    ) -> list[tuple[str, str]]:
+        return self._ask.conversation_history(conversation_id, actor=actor)
 
-    def new_conversation(self, user: str | None = None, title: str | None = None) -> str:
-        return self._ask.new_conversation(user, title)
+    def new_conversation(self, title: str | None = None, *, actor: Actor = OPERATOR) -> str:
+        return self._ask.new_conversation(title, actor=actor)
 
     def conversation(self, conversation_id: str, *, actor: Actor = OPERATOR) -> list[AnswerResult]:
         return self._ask.conversation(conversation_id, actor=actor)
+
+    def conversations(
+        self, actor: Actor, *, search: str | None = None, everyone: bool = False
+    ) -> list[ConversationSummary]:
+        """The actor's conversations, most recently active first (everyone's for an admin)."""
+        return self._conversations.list(actor, search=search, everyone=everyone)
+
+    def rename_conversation(self, conversation_id: str, title: str, *, actor: Actor) -> str:
+        return self._conversations.rename(conversation_id, title, actor=actor)
+
+    def delete_conversation(self, conversation_id: str, *, actor: Actor) -> None:
+        """Hidden from everyone from now on; kept in SQL for audit."""
+        self._conversations.delete(conversation_id, actor=actor)
+
+    def cited_original(self, answer_id: str, n: int, *, actor: Actor) -> CitedOriginal:
+        """Passage `n` of an answer and the original it came from (for the Source page)."""
+        return cited_original(self.db, self.settings.workspace, answer_id, n, actor=actor)
+
+    def suggested_questions(self, limit: int = 4) -> list[str]:
+        """Questions a new conversation offers, drawn from the indexed documents' headings."""
+        return suggestions(self.documents(DocumentStatus.ready), limit)
 
     # Feedback and review --------------------------------------------------------------------
 
@@ -153,10 +206,10 @@ class Loupe:
         edited_answer: str | None = None,
         citation_verdicts: Mapping[str | int, str] | None = None,
         role: str = "user",
-        user: str | None = None,
         source: str = FeedbackSource.api,
         actor: Actor = OPERATOR,
     ) -> int:
+        """Feedback is recorded in `actor`'s name, at most at `actor`'s role."""
         return self._review.feedback(
             answer_id,
             rating=rating,
@@ -164,15 +217,14 @@ class Loupe:
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=role,
-            user=user,
             source=source,
             actor=actor,
         )
 
     def feedback_state(
-        self, answer_ids: Sequence[str], user: str | None
+        self, answer_ids: Sequence[str], *, actor: Actor = OPERATOR
     ) -> dict[str, FeedbackState]:
-        return self._review.feedback_state(answer_ids, user)
+        return self._review.feedback_state(answer_ids, actor=actor)
 
     def review_queue(
         self,
@@ -221,6 +273,10 @@ class Loupe:
 
     def insights(self, *, since: datetime | None = None, actor: Actor = OPERATOR) -> Report:
         return self._insights.report(since=since, actor=actor)
+
+    def not_covered(self, *, since: datetime | None = None, actor: Actor = OPERATOR) -> list[Gap]:
+        """What the documents don't cover: abstentions and thumbs-down by similar question."""
+        return self._insights.not_covered(since=since, actor=actor)
 
     def export_feedback(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
@@ -28,6 +29,14 @@ from core.answer.confidence import compute_confidence
 from core.answer.extractive import MODEL_NAME as EXTRACTIVE_MODEL
 from core.answer.extractive import ExtractiveAnswerer
 from core.answer.injection import looks_like_instructions
+from core.answer.llm import (
+    Deadline,
+    IncompleteStream,
+    LLMFailure,
+    LLMGuard,
+    describe,
+    finish_reason,
+)
 from core.answer.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.answer.retrieval import StoreRetriever
 from core.answer.text import content_terms, coverage
@@ -45,8 +54,21 @@ NOT_COVERED = (
     "The documents may not cover this question. The closest passages are listed below as "
     "leads, not as an answer."
 )
-# What generation returns once streaming ends: text, generator kind, notice, token usage.
-Generated = tuple[str, GeneratorKind, str | None, dict[str, Any]]
+# Condensing a follow-up may use at most this share of the budget, so the answer keeps the rest.
+_CONDENSE_SHARE = 0.5
+# What generation returns once streaming ends: text, generator kind, notice, token usage and
+# the model's finish reason (None when it did not finish or was not asked).
+Generated = tuple[str, GeneratorKind, str | None, dict[str, Any], str | None]
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """A question made standalone, with the deadline its answer must also meet."""
+
+    standalone: str
+    failure: Exception | None
+    deadline: Deadline
+    seconds: float
 
 
 def format_history(history: Sequence[tuple[str, str]]) -> str:
@@ -63,6 +85,7 @@ class RagChain:
         chat_model: BaseChatModel | None,
         model_name: str,
         scale: SimilarityScale,
+        guard: LLMGuard | None = None,
         calibration: Calibration | None = None,
         threshold: float | None = None,
     ) -> None:
@@ -74,6 +97,7 @@ class RagChain:
         )
         # Off only to record every candidate answer (labelled data for calibration).
         self.selective = True
+        self.guard = guard or LLMGuard()
         self.extractive = extractive
         self.chat_model = chat_model
         self.model_name = model_name if chat_model is not None else EXTRACTIVE_MODEL
@@ -84,18 +108,45 @@ class RagChain:
             self.condense_chain = CONDENSE.template | chat_model | StrOutputParser()
             self.answer_chain = ANSWER.template | chat_model
 
-    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str | None:
-        """The LLM's standalone rewrite of a follow-up, or None (no history, no LLM, or the
-        rewrite failed): then `retrieve` decides from the evidence instead."""
-        if self.condense_chain is None or not any(role == "user" for role, _ in history):
-            return None
-        try:
-            rewritten = self.condense_chain.invoke(
-                {"history": format_history(history), "question": question}
-            ).strip()
-        except Exception:  # noqa: BLE001 - condensing is an optimisation; fall through
-            return None
-        return rewritten or None
+    def prepare(self, question: str, history: Sequence[tuple[str, str]]) -> Condensed:
+        """Start a question: its deadline (one budget for every model call it makes) and its
+        standalone form."""
+        start = time.perf_counter()
+        deadline = self.guard.deadline()
+        standalone, failure = self.condense(question, history, deadline)
+        return Condensed(standalone, failure, deadline, time.perf_counter() - start)
+
+    def condense(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        deadline: Deadline | None = None,
+    ) -> tuple[str, Exception | None]:
+        """The LLM's standalone rewrite of a follow-up, and the model's failure if it failed.
+        Without a rewrite (no LLM, it failed, or the circuit breaker is open) the question
+        comes back as asked, and `retrieve` decides from the evidence whether the previous
+        turn helps."""
+        previous = [text for role, text in history if role == "user"]
+        if not previous:
+            return question, None
+        failure: Exception | None = None
+        if self.condense_chain is not None and not self.guard.breaker.open_for():
+            deadline = (deadline or self.guard.deadline()).sooner(
+                self.guard.budget * _CONDENSE_SHARE
+            )
+            try:
+                rewritten = "".join(
+                    self.guard.stream(
+                        self.condense_chain,
+                        {"history": format_history(history), "question": question},
+                        deadline,
+                    )
+                ).strip()
+                if rewritten:
+                    return rewritten, None
+            except Exception as exc:  # noqa: BLE001 - condensing is an optimisation; fall through
+                failure = exc
+        return question, failure
 
     def retrieve(
         self,
@@ -148,14 +199,24 @@ class RagChain:
         *,
         history: Sequence[tuple[str, str]] = (),
         filters: SearchFilter | None = None,
+        condensed: Condensed | None = None,
     ) -> Iterator[AskEvent]:
+        """`condensed`: the question already condensed by the caller with `prepare` (who
+        checked it against the verified answers first), so a follow-up is not condensed twice
+        and condense and answer share one budget."""
         timings: dict[str, float] = {}
-        start = time.perf_counter()
-        rewritten = self.condense(question, history)
-        timings["condense"] = time.perf_counter() - start
+        start = time.perf_counter() - (condensed.seconds if condensed else 0.0)
+        condensed = condensed or self.prepare(question, history)
+        standalone, condense_failure, deadline = (
+            condensed.standalone,
+            condensed.failure,
+            condensed.deadline,
+        )
+        timings["condense"] = condensed.seconds
 
         mark = time.perf_counter()
         retriever = self.retriever.model_copy(update={"filters": filters})
+        rewritten = standalone if standalone != question else None
         standalone, passages = self.retrieve(question, history, retriever, rewritten)
         timings["retrieve"] = time.perf_counter() - mark
         # The question the answer must address: the rewrite when the LLM made one, else the
@@ -163,7 +224,9 @@ class RagChain:
         asked = rewritten or question
 
         mark = time.perf_counter()
-        text, generator, notice, usage = yield from self._generate(asked, passages, timings, mark)
+        text, generator, notice, usage, finish = yield from self._generate(
+            asked, passages, timings, mark, deadline, condense_failure
+        )
         timings["generate"] = time.perf_counter() - mark
 
         parsed = parse_citations(text, len(passages))
@@ -176,6 +239,7 @@ class RagChain:
             scale=self.scale,
             abstained=abstained,
             flagged_passages=sum(flagged),
+            truncated=finish == "length",
             generator=generator,
             logprob_mean=usage.get("logprob_mean"),
             calibration=self.calibration,
@@ -214,6 +278,7 @@ class RagChain:
                 vector_score=p.metadata.get("vector_score"),
                 cited=n in cited,
                 flagged=flagged[n - 1],
+                content_hash=p.metadata.get("content_hash"),
             )
             for n, p in enumerate(passages, start=1)
         ]
@@ -240,21 +305,41 @@ class RagChain:
         passages: Sequence[Document],
         timings: dict[str, float],
         started: float,
+        deadline: Deadline,
+        condense_failure: Exception | None = None,
     ) -> Generator[AskEvent, None, Generated]:
         """Streams the LLM's tokens as they come; returns (text, generator, notice, token
-        usage). Other answers are streamed by `stream` once confidence has been checked.
-        Without a calibration for the answer, the similarity threshold of `covers` decides;
-        the LLM is never called for passages that fail it."""
+        usage, finish reason). Other answers are streamed by `stream` once confidence has been
+        checked. Without a calibration for the answer, the similarity threshold of `covers`
+        decides; the LLM is never called for passages that fail it."""
         calibrated = self.calibration is not None and self.calibration.applies_to(
             "llm" if self.answer_chain is not None else "extractive"
         )
         gated = self.selective and (not calibrated or self.answer_chain is not None)
         if not passages or (gated and not self.covers(passages)):
             notice = "No passage in the documents is close enough to this question."
-            return NO_ANSWER, "none", notice, {}
+            return NO_ANSWER, "none", notice, {}, None
         if self.answer_chain is None:
             text, scores = self._extractive(question, passages)
-            return text, "extractive", None, {"extractive": scores}
+            return text, "extractive", None, {"extractive": scores}, None
+        breaker = self.guard.breaker
+        if condense_failure is not None:
+            # The model just failed on this very question: asking it again would only spend
+            # what is left of the budget.
+            breaker.record(ok=False)
+            text, scores = self._extractive(question, passages)
+            notice = _fallback_notice(
+                f"{describe(condense_failure)}, while rewriting the follow-up question"
+            )
+            return text, "fallback", notice, {"extractive": scores}, None
+        if cooldown := breaker.open_for():
+            text, scores = self._extractive(question, passages)
+            notice = (
+                f"The language model failed on the last {breaker.consecutive_failures} "
+                f"questions, so it is not asked for the next {cooldown:.0f} s. "
+                "This answer was extracted from the passages instead."
+            )
+            return text, "fallback", notice, {"extractive": scores}, None
 
         context = "\n\n".join(
             format_passage(n, p.metadata["document"], p.metadata.get("page"), p.page_content)
@@ -262,10 +347,12 @@ class RagChain:
         )
         streamed: list[str] = []
         usage: UsageMetadata | None = None
+        finish: str | None = None
         logprobs: list[float] = []
         markers = MarkerStream(len(passages))
         try:
-            for chunk in self.answer_chain.stream({"context": context, "question": question}):
+            inputs = {"context": context, "question": question}
+            for chunk in self.guard.stream(self.answer_chain, inputs, deadline):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
                 if piece:
                     if not streamed:
@@ -276,24 +363,36 @@ class RagChain:
                 # Providers may split usage over chunks (input first, output last): add up.
                 if chunk_usage := getattr(chunk, "usage_metadata", None):
                     usage = add_usage(usage, chunk_usage)
+                finish = finish_reason(getattr(chunk, "response_metadata", {})) or finish
                 logprobs += token_logprobs(getattr(chunk, "response_metadata", None))
+            if not "".join(streamed).strip():
+                raise LLMFailure("the model returned an empty answer")
+            if finish is None:
+                raise IncompleteStream(
+                    "the answer stream ended before the model finished (no finish reason)"
+                )
             if tail := markers.flush():
                 yield AskEvent("token", tail)
-            if not "".join(streamed).strip():
-                raise ValueError("the model returned an empty answer")
-            details: dict[str, Any] = dict(usage or {})
-            if logprobs:
-                details["logprob_mean"] = sum(logprobs) / len(logprobs)
-            return "".join(streamed), "llm", None, details
         except Exception as exc:  # noqa: BLE001 - any model failure falls back, with a notice
+            breaker.record(ok=False)
             if streamed:
                 yield AskEvent("reset")
-            notice = (
-                f"The language model failed ({type(exc).__name__}: {str(exc)[:200]}). "
-                "This answer was extracted from the passages instead."
-            )
             text, scores = self._extractive(question, passages)
-            return text, "fallback", notice, {**dict(usage or {}), "extractive": scores}
+            details = {**dict(usage or {}), "extractive": scores}
+            return text, "fallback", _fallback_notice(describe(exc)), details, None
+        breaker.record(ok=True)
+        flag: str | None = None
+        if finish == "length":
+            flag = (
+                "The answer was cut off at the model's length limit (LOUPE_LLM_MAX_TOKENS): "
+                "it may be incomplete."
+            )
+        elif finish not in ("stop", "end_turn", "tool_calls"):
+            flag = f"The model stopped for an unusual reason ({finish}): check the answer."
+        measured: dict[str, Any] = dict(usage or {})
+        if logprobs:
+            measured["logprob_mean"] = sum(logprobs) / len(logprobs)
+        return "".join(streamed), "llm", flag, measured, finish
 
     def _extractive(
         self, question: str, passages: Sequence[Document]
@@ -321,3 +420,10 @@ def _words(text: str) -> Iterator[AskEvent]:
     """Word by word, so the UI streams the same way for every generator."""
     for i, word in enumerate(text.split(" ")):
         yield AskEvent("token", word if i == 0 else " " + word)
+
+
+def _fallback_notice(reason: str) -> str:
+    return (
+        f"The language model failed ({reason}). "
+        "This answer was extracted from the passages instead."
+    )

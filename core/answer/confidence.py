@@ -70,13 +70,15 @@ def compute_confidence(
     scale: SimilarityScale,
     abstained: bool = False,
     flagged_passages: int = 0,
+    truncated: bool = False,
     generator: str = "extractive",
     logprob_mean: float | None = None,
     calibration: Calibration | None = None,
     threshold: float | None = None,
     extractive: dict[str, float] | None = None,
 ) -> Confidence:
-    """P(right) of `answer` (with its `[n]` markers) given the passages it was drawn from."""
+    """P(right) of `answer` (with its `[n]` markers) given the passages it was drawn from.
+    `truncated`: the model stopped at its length limit, so the answer may be incomplete."""
     if not passages:
         return Confidence(
             0.0,
@@ -114,7 +116,12 @@ def compute_confidence(
         reasons.append(
             f"{flagged_passages} passage(s) contain text that tries to instruct the model."
         )
+    if truncated:
+        # However well the first part is supported, the rest of the answer is missing.
+        score = min(score, MEDIUM - 0.01)
+        reasons.insert(0, "The answer was cut off at the model's length limit.")
     features["abstained"] = float(abstained)
+    features["truncated"] = float(truncated)
     score = round(_clip(score), 4)
     return Confidence(
         score=score,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from core.answer.citations import strip_markers
 from core.config import Settings
 from core.evaluation import fitting, labelled
-from core.evaluation.datasets import load_squad
+from core.evaluation.datasets import SquadDataset, load_squad
 from core.evaluation.metrics import (
     auroc,
     contains_answer,
@@ -125,6 +125,16 @@ def _calibration(
         "auroc": round_or_none(auroc(confidences, right)),
         "ece": round_or_none(expected_calibration_error(confidences, right, CALIBRATION_BINS)),
     }
+
+
+def squad_markdown(dataset: SquadDataset) -> list[tuple[str, str]]:
+    """(file name, Markdown) for every article (see `labelled.squad_documents`)."""
+    return labelled.squad_documents(dataset, range(len(dataset.articles)))
+
+
+def _from_paragraph(article: int, paragraph: int) -> Callable[[Source], bool]:
+    """Whether a source passage comes from this paragraph."""
+    return lambda s: labelled.is_gold(s.as_dict(), article, paragraph)
 
 
 def _scored(record: dict[str, Any]) -> ScoredAnswer:
