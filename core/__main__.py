@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.evaluation.cli import add_eval_parser
+from core.evaluation.cli import add_calibrate_parser, add_eval_parser
 from core.vocab import Role, Verdict
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_PARTIAL = 0, 1, 3
@@ -129,7 +129,10 @@ def _answer_payload(result: Any) -> dict[str, Any]:
         "confidence": {
             "score": result.confidence.score,
             "label": result.confidence.label,
+            "phrase": result.confidence.phrase,
             "reasons": result.confidence.reasons,
+            "calibration": result.confidence.calibration,
+            "threshold": result.confidence.threshold,
         },
         "generator": result.generator,
         "model": result.model,
@@ -147,7 +150,12 @@ def _answer_text(result: Any) -> str:
     )
     return (
         result.answer
-        + f"\n\n{cites}\n\nConfidence: {result.confidence.label} ({result.confidence.score:.2f})"
+        + f"\n\n{cites}\n\nConfidence: {result.confidence.phrase}"
+        + (
+            f" [calibration {result.confidence.calibration}]"
+            if result.confidence.calibration
+            else ""
+        )
         + (f"\nNote: {result.notice}" if result.notice else "")
         + f"\nAnswer id: {result.answer_id}"
     )
@@ -369,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate_store)
 
     add_eval_parser(sub, common)
+    add_calibrate_parser(sub, common)
     return parser
 
 

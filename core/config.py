@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     llm_breaker_cooldown: float = Field(60.0, ge=0, validation_alias=_env("llm_breaker_cooldown"))
     llm_temperature: float = Field(0.0, ge=0, validation_alias=_env("llm_temperature"))
     llm_max_tokens: int = Field(1024, ge=1, validation_alias=_env("llm_max_tokens"))
+    # Ask the server for token log-probabilities (OpenAI and llama.cpp's server return them);
+    # their mean is a confidence feature. Turn off for a server that rejects the parameter.
+    llm_logprobs: bool = Field(True, validation_alias=_env("llm_logprobs"))
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=_env("openai_api_key", "OPENAI_API_KEY")
     )
@@ -124,6 +127,20 @@ class Settings(BaseSettings):
     # Sign-in: how long a local user stays signed in (across reloads and new tabs) before they
     # must sign in again. Signing out or a changed password ends it sooner.
     sign_in_hours: float = Field(168.0, gt=0, validation_alias=_env("sign_in_hours"))
+
+    # Selective answering: Loupe answers only when the calibrated P(right) reaches the answer
+    # threshold. Unset: the threshold the calibration recommends (chosen on its data), or the
+    # lowest one whose answers reached LOUPE_ANSWER_TARGET_PRECISION there. Without a
+    # calibration for the embedding model, LOUPE_MIN_VECTOR_SIMILARITY alone decides.
+    answer_threshold: float | None = Field(
+        None, ge=0, le=1, validation_alias=_env("answer_threshold")
+    )
+    answer_target_precision: float | None = Field(
+        None, gt=0, le=1, validation_alias=_env("answer_target_precision")
+    )
+    # The language of the documents, to pick the calibration shipped for it (English is the
+    # fallback); `python -m core calibrate` installs one fitted for this data directory.
+    calibration_language: str = Field("en", validation_alias=_env("calibration_language"))
 
     # Weaviate (production store)
     weaviate_url: str | None = Field(None, validation_alias=_env("weaviate_url", "WEAVIATE_URL"))
