@@ -173,10 +173,13 @@ def _tokenizer_json(packed: PackedE5, max_length: int) -> str:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
     from tokenizers import pre_tokenizers, processors
 
-    dropped = "".join(c for c, out in ((chr(k), v) for k, v in packed.normalisation.items())
-                      if out == "" and c != unicodedata.normalize("NFKC", c))
-    spaced = "".join(chr(k) for k, v in packed.normalisation.items()
-                     if v == " " and chr(k) != " " and unicodedata.normalize("NFKC", chr(k)) != " ")
+    # Entries where the table departs from NFKC: characters it drops, and ones it makes spaces.
+    departures = {
+        chr(k): v for k, v in packed.normalisation.items()
+        if v != unicodedata.normalize("NFKC", chr(k))
+    }
+    dropped = "".join(c for c, v in departures.items() if v == "")
+    spaced = "".join(c for c, v in departures.items() if v == " ")
     special = packed.special
     tokenizer = Tokenizer(models.Unigram(packed.pieces, unk_id=special["unk"], byte_fallback=False))
     rules: list[normalizers.Normalizer] = []
@@ -236,7 +239,10 @@ def _write_model_dir(packed: PackedE5, target: Path) -> None:
     names = {0: "bos", 1: "pad", 2: "eos", 3: "unk"}
     tokens = {f"{names[i]}_token": packed.pieces[i][0] for i in names}
     (target / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": max_length,
+        # The generic class runs tokenizer.json as written; transformers' XLMRobertaTokenizer
+        # would rebuild the pipeline from the vocabulary and skip the normalisation above.
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length,
+        "model_input_names": ["input_ids", "attention_mask"],
         "mask_token": "<mask>", "cls_token": tokens["bos_token"], "sep_token": tokens["eos_token"],
         **tokens,
     }))

@@ -1,0 +1,120 @@
+"""Korean keyword search: Hangul bigrams (today's analyzer) against kiwipiepy morphemes.
+
+On KorQuAD 1.0 dev articles 0-69 (the development split), every paragraph is a chunk of a
+document named after its article, indexed in a real `LanceDBStore`; each question's relevant
+chunk is its own paragraph. For each analyzer the store is built anew and every question is
+searched keyword-only (alpha 0) and hybrid (the configured alpha, e5 int8 vectors, computed once
+and shared), reporting hit@1, hit@5 and MRR@10 of the gold paragraph, and the time analysing
+all paragraphs takes.
+
+    .venv/bin/python -m bench.korean_keywords
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import WORK_DIR, log, machine, save_result
+from bench.e5_runtimes import korquad_dev_articles
+
+ANALYZERS = ("bigrams", "kiwi", "kiwi+bigrams")
+
+
+def analyzer(name: str) -> Callable[[str], str]:
+    from core.stores import keywords
+
+    return {
+        "bigrams": keywords.bigram_text,
+        "kiwi": keywords.morpheme_text,
+        "kiwi+bigrams": lambda text: keywords.bigram_text(keywords.morpheme_text(text)),
+    }[name]
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from core.config import Settings
+    from core.e5_weights import e5_encoder
+    from core.onnx_minilm import OnnxEmbeddings
+    from core.stores import lancedb as lancedb_store
+    from core.stores.base import Chunk, chunk_id
+
+    settings = Settings(embeddings="e5")
+    articles = korquad_dev_articles()
+    chunks: list[Chunk] = []
+    questions: list[tuple[str, str]] = []
+    texts = []
+    for a, article in enumerate(articles):
+        for p, paragraph in enumerate(article["paragraphs"]):
+            doc = f"korquad-{a}-{p}"
+            texts.append(paragraph["context"])
+            chunks.append(
+                Chunk(chunk_id(doc, "h", 0), doc, paragraph["context"], article["title"], 0, "h")
+            )
+            questions += [(qa["question"], chunks[-1].id) for qa in paragraph["qas"]]
+    vectors_file = WORK_DIR / "korquad-dev-e5-int8.npy"
+    embeddings = OnnxEmbeddings(
+        e5_encoder(settings.model_cache_dir), settings.model_cache_dir,
+        precision="int8", batch_size=16, threads=None,
+    )
+    if vectors_file.exists():
+        vectors = np.load(vectors_file)
+    else:
+        log(f"keywords: embedding {len(texts)} paragraphs")
+        vectors = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+        vectors_file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(vectors_file, vectors)
+    chunks = [
+        Chunk(**{**c.__dict__, "vector": tuple(map(float, v))})
+        for c, v in zip(chunks, vectors, strict=True)
+    ]
+    log(f"keywords: embedding {len(questions)} questions")
+    query_vectors = [embeddings.embed_query(q) for q, _ in questions]
+
+    results: dict[str, Any] = {}
+    for name in ANALYZERS:
+        analyse = analyzer(name)
+        start = time.perf_counter()
+        for text in texts:
+            analyse(text)
+        analyse_s = time.perf_counter() - start
+        lancedb_store.keyword_text = analyse  # the store's analyzer, for indexing and queries
+        with tempfile.TemporaryDirectory(dir=WORK_DIR) as folder:
+            store = lancedb_store.LanceDBStore(Path(folder), dimension=vectors.shape[1])
+            store.upsert(chunks)
+            row: dict[str, Any] = {"analyse_all_paragraphs_s": analyse_s}
+            for mode, alpha in (("keyword", 0.0), ("hybrid", settings.hybrid_alpha)):
+                ranks = []
+                for (question, gold), vector in zip(questions, query_vectors, strict=True):
+                    hits = store.search(question, vector, k=10, alpha=alpha)
+                    ids = [h.chunk.id for h in hits]
+                    ranks.append(ids.index(gold) + 1 if gold in ids else None)
+                row[mode] = {
+                    "hit@1": float(np.mean([r == 1 for r in ranks])),
+                    "hit@5": float(np.mean([r is not None and r <= 5 for r in ranks])),
+                    "mrr@10": float(np.mean([1 / r if r else 0.0 for r in ranks])),
+                }
+                log(f"keywords: {name} {mode} {row[mode]}")
+            store.close()
+        results[name] = row
+    out = {
+        "machine": machine(),
+        "paragraphs": len(chunks),
+        "questions": len(questions),
+        "alpha": settings.hybrid_alpha,
+        "embeddings": "multilingual-e5-small (onnx int8)",
+        "results": results,
+    }
+    save_result("korean-keywords", out)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
