@@ -147,6 +147,20 @@ class OnnxEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.name = f"{encoder.name} (onnx {precision})"
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as this model reads it, without special tokens: what chunk sizes
+        are counted in."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def passage_tokens(self) -> int:
+        """The most tokens a passage can have and still be embedded whole: the window less the
+        special tokens and the passage prefix."""
+        reserved = self.tokenizer.num_special_tokens_to_add() + self.count_tokens(
+            self.encoder.passage_prefix
+        )
+        return self.max_length - reserved
+
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         encoded = self.tokenizer(
             list(texts),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,25 @@ def test_short_section_is_one_chunk() -> None:
 def test_bad_sizes_are_refused(size: int, overlap: int) -> None:
     with pytest.raises(ValueError):
         chunk_sections([Section("text")], size=size, overlap=overlap)
+
+
+@pytest.mark.parametrize("size", [16, 40, 120])
+def test_token_sized_chunks_fit_the_model_window(size: int) -> None:
+    """Counted in the bundled MiniLM's own tokens, every Korean and English chunk is at most
+    `size` tokens as the model tokenizes it: nothing past the window is cut off unseen."""
+    from transformers import AutoTokenizer
+
+    from core.embeddings import bundled_minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_path())
+
+    def tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    korean = Path(__file__).parents[2] / "samples" / "benefits-ko.md"
+    sections = [Section(korean.read_text(encoding="utf-8")), *SECTIONS]
+    chunks = chunk_sections(sections, size=size, overlap=size // 4, length=tokens)
+    assert chunks and all(0 < tokens(c.text) <= size for c in chunks)
+    # Korean costs far more tokens than characters here, so by characters chunks would be
+    # several times over the window.
+    assert max(tokens(c.text) / len(c.text) for c in chunks if "복리후생" in c.text) > 1
