@@ -10,10 +10,11 @@ from typing import Literal, NoReturn
 
 import streamlit as st
 
+from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, require
-from core.chain import AnswerResult, AskEvent, Source
 from core.ingest.pipeline import IngestProgress
 from core.service import Loupe
+from core.vocab import Verdict
 
 # Session-state keys that more than one file reads.
 ACTOR = "actor"  # the Actor app.py resolved for this run
@@ -29,7 +30,7 @@ CONFIDENCE_ICONS = {
     "medium": ":material/help:",
     "low": ":material/warning:",
 }
-VERDICT_LABELS = {"supports": "Supports", "does_not_support": "Does not support"}
+VERDICT_LABELS = {Verdict.supports: "Supports", Verdict.does_not_support: "Does not support"}
 
 
 @st.cache_resource(

@@ -9,13 +9,12 @@ from functools import partial
 import streamlit as st
 
 import ui as shared
+from core.answer.types import AnswerResult, Source, VerifiedAnswer
 from core.auth import allows
-from core.chain import AnswerResult, Source
-from core.db.models import Document, DocumentStatus
-from core.feedback import VerifiedAnswer
-from core.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
-from core.service import FeedbackState
+from core.ingest.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
+from core.records import DocumentInfo, FeedbackState
 from core.stores.base import SearchFilter
+from core.vocab import DocumentStatus
 
 CONVERSATION = "conversation_id"  # session state and URL query parameter
 PENDING = "pending_question"  # a suggested question the user clicked
@@ -191,7 +190,7 @@ def ask(question: str, scope: SearchFilter | None) -> None:
         render_answer(result, FeedbackState())
 
 
-def scope_controls(ready: list[Document]) -> SearchFilter | None:
+def scope_controls(ready: list[DocumentInfo]) -> SearchFilter | None:
     names = {doc.id: doc.name for doc in ready}
     tags = sorted({tag for doc in ready for tag in doc.tags or ()})
     # Drop choices whose document was deleted since they were made.

@@ -10,7 +10,7 @@ import altair as alt
 import streamlit as st
 
 import ui as shared
-from core.insights import Report, to_jsonl
+from core.records import Report, to_jsonl
 
 PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
 LABEL_COLORS = alt.Scale(domain=["low", "medium", "high"], range=["#d9534f", "#f0ad4e", "#5cb85c"])
@@ -128,7 +128,7 @@ def cost(report: Report) -> None:
         },
     )
     st.caption(
-        "Cost uses list prices per million tokens (core/insights.py); a model without a known "
+        "Cost uses list prices per million tokens (core/db/insights.py); a model without a known "
         "price (a local server's) shows no cost."
     )
 

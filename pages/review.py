@@ -4,14 +4,16 @@ approves, edits or rejects it with a reason and judges each citation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 
 import streamlit as st
 
 import ui as shared
-from core.db.models import Feedback, Rating
-from core.service import Decision, ReviewItem
+from core.records import FeedbackEntry, ReviewItem
+from core.service import Decision
+from core.vocab import Rating
 
 DECISIONS: dict[Decision, str] = {
     "approve": "Approve",
@@ -106,7 +108,7 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     return queue[min(rows[0], len(queue) - 1) if rows else 0]
 
 
-def previous_feedback(feedback: list[Feedback]) -> None:
+def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
     st.markdown("**Feedback so far**")
     if not feedback:
         st.caption("None yet.")
