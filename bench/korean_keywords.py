@@ -41,8 +41,8 @@ def analyzer(name: str) -> Callable[[str], str]:
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from core.config import Settings
-    from core.e5_weights import e5_encoder
-    from core.onnx_minilm import OnnxEmbeddings
+    from core.embeddings.e5_weights import e5_encoder
+    from core.embeddings.onnx_encoder import OnnxEmbeddings
     from core.stores import lancedb as lancedb_store
     from core.stores.base import Chunk, chunk_id
 
@@ -61,8 +61,11 @@ def main() -> None:
             questions += [(qa["question"], chunks[-1].id) for qa in paragraph["qas"]]
     vectors_file = WORK_DIR / "korquad-dev-e5-int8.npy"
     embeddings = OnnxEmbeddings(
-        e5_encoder(settings.model_cache_dir), settings.model_cache_dir,
-        precision="int8", batch_size=16, threads=None,
+        e5_encoder(settings.model_cache_dir),
+        settings.model_cache_dir,
+        precision="int8",
+        batch_size=16,
+        threads=None,
     )
     if vectors_file.exists():
         vectors = np.load(vectors_file)

@@ -408,8 +408,8 @@ def backends_section(data: dict[str, Any] | None) -> str:
     out += [
         "The bundled all-MiniLM-L6-v2 on torch (sentence-transformers) against the same "
         "weights exported to ONNX (torch's exporter, offline) on onnxruntime, fp32 and int8 "
-        "(dynamic quantization, per-channel weight scales), as `core/onnx_minilm.py` runs "
-        "them. Throughput in "
+        "(dynamic quantization, per-channel weight scales), as "
+        "`core/embeddings/onnx_encoder.py` runs them. Throughput in "
         f"texts/s on {data['texts']} ArguAna chunks (mean {data['mean_chars']:.0f} characters); "
         "query latency is one short XQuAD question at a time (the query path). Export took "
         f"{f(data['export_s'])} s, quantization {f(data['quantize_s'])} s; model files "

