@@ -80,8 +80,12 @@ class Settings(BaseSettings):
     )
 
     # Chunking
-    chunk_size: int = Field(1000, ge=100, validation_alias=_env("chunk_size"))
-    chunk_overlap: int = Field(150, ge=0, validation_alias=_env("chunk_overlap"))
+    # In tokens of the embedding model, counted by its own tokenizer, so nothing past its window
+    # is cut off unseen; unset, the model's whole window (MiniLM 254, e5 507 after special
+    # tokens and prefix), and never more. Hosted models count characters (1000 unset).
+    # Overlap unset: 15% of the size. Changing either takes effect on re-indexing.
+    chunk_size: int | None = Field(None, ge=16, validation_alias=_env("chunk_size"))
+    chunk_overlap: int | None = Field(None, ge=0, validation_alias=_env("chunk_overlap"))
 
     # Retrieval: alpha is the vector share of the hybrid score (0 = keyword only, 1 = vector only).
     retrieval_k: int = Field(5, ge=1, validation_alias=_env("retrieval_k"))
@@ -113,7 +117,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_size:
+        if (
+            self.chunk_size is not None
+            and self.chunk_overlap is not None
+            and self.chunk_overlap >= self.chunk_size
+        ):
             raise ValueError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
                 f"({self.chunk_size})"

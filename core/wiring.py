@@ -20,6 +20,7 @@ from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db.session import Database
 from core.embeddings import dimension, get_embeddings, similarity_scale
+from core.ingest.chunking import chunk_plan
 from core.ingest.pipeline import Ingestor
 from core.stores import make_store
 from core.stores.base import VectorStore
@@ -51,8 +52,7 @@ def make_ingestor(
         embeddings=embeddings,
         files_dir=settings.files_dir,
         workspace=settings.workspace,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        chunking=chunk_plan(settings, embeddings),
         embed_batch_size=settings.embed_batch_size,
     )
 

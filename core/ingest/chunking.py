@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from core.config import Settings
 from core.ingest.loaders import Section
 
 # Coarsest boundary first. Korean ends sentences with the same ". ? !" as English, so those
@@ -23,6 +25,33 @@ from core.ingest.loaders import Section
 # long sentence breaks at a comma rather than mid-phrase, and "" is the last resort that keeps
 # every chunk within size.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "。", "; ", ", ", " ", ""]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How chunks are sized: at most `size` as `length` counts, `overlap` shared."""
+
+    size: int
+    overlap: int
+    length: Callable[[str], int] = len
+    unit: str = "characters"
+
+
+def chunk_plan(settings: Settings, embeddings: Any) -> ChunkPlan:
+    """Tokens of the active model where Loupe runs it: `LOUPE_CHUNK_SIZE` if set, never more
+    than the model embeds whole; unset, its whole window. Hosted models (no local tokenizer,
+    windows of thousands of tokens) are counted in characters, 1,000 unless set. The overlap
+    is `LOUPE_CHUNK_OVERLAP`, or 15% of the size."""
+    from core.embeddings import token_budget
+
+    budget = token_budget(embeddings)
+    if budget is None:
+        size, length, unit = settings.chunk_size or 1000, len, "characters"
+    else:
+        length, window = budget
+        size, unit = min(settings.chunk_size or window, window), "tokens"
+    overlap = size * 15 // 100 if settings.chunk_overlap is None else settings.chunk_overlap
+    return ChunkPlan(size=size, overlap=min(overlap, size - 1), length=length, unit=unit)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from langchain_core.embeddings import Embeddings
 from core.db import queries
 from core.db.models import Document, DocumentStatus, utcnow
 from core.db.session import Database
-from core.ingest.chunking import chunk_sections
+from core.ingest.chunking import ChunkPlan, chunk_sections
 from core.ingest.loaders import SUPPORTED_EXTENSIONS, LoaderError, detect_kind, load_bytes
 from core.stores.base import Chunk, VectorStore, chunk_id
 
@@ -99,8 +99,7 @@ class Ingestor:
         embeddings: Embeddings,
         files_dir: Path,
         workspace: str,
-        chunk_size: int,
-        chunk_overlap: int,
+        chunking: ChunkPlan,
         embed_batch_size: int,
     ) -> None:
         self.db = db
@@ -108,8 +107,7 @@ class Ingestor:
         self.embeddings = embeddings
         self.files_dir = files_dir
         self.workspace = workspace
-        self.chunk_size = chunk_size
-        self.chunk_overlap = chunk_overlap
+        self.chunking = chunking
         self.embed_batch_size = embed_batch_size
 
     def ingest(
@@ -217,7 +215,10 @@ class Ingestor:
             loaded = load_bytes(name, data)
             pages = loaded.pages
             drafts = chunk_sections(
-                loaded.sections, size=self.chunk_size, overlap=self.chunk_overlap
+                loaded.sections,
+                size=self.chunking.size,
+                overlap=self.chunking.overlap,
+                length=self.chunking.length,
             )
             if not drafts:
                 raise LoaderError("No text was found in this file.")

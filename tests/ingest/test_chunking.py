@@ -148,3 +148,22 @@ def test_token_sized_chunks_fit_the_model_window(size: int) -> None:
     # Korean costs far more tokens than characters here, so by characters chunks would be
     # several times over the window.
     assert max(tokens(c.text) / len(c.text) for c in chunks if "복리후생" in c.text) > 1
+
+
+def test_chunk_plan_counts_the_active_models_tokens_up_to_its_window() -> None:
+    from langchain_core.embeddings import FakeEmbeddings
+
+    from core.config import Settings
+    from core.embeddings import get_embeddings
+    from core.ingest.chunking import chunk_plan
+
+    minilm = get_embeddings(Settings())
+    plan = chunk_plan(Settings(), minilm)
+    # all-MiniLM-L6-v2 embeds 256 tokens, [CLS] and [SEP] included.
+    assert (plan.size, plan.overlap, plan.unit) == (254, 38, "tokens")
+    assert plan.length("복리후생") == minilm.count_tokens("복리후생") > 1
+    assert chunk_plan(Settings(chunk_size=100_000), minilm).size == 254
+    assert chunk_plan(Settings(chunk_size=64, chunk_overlap=8), minilm).overlap == 8
+    # A hosted model without a local tokenizer: characters, as before.
+    hosted = chunk_plan(Settings(), FakeEmbeddings(size=8))
+    assert (hosted.size, hosted.unit, hosted.length("abc")) == (1000, "characters", 3)
