@@ -12,6 +12,7 @@ all paragraphs takes.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import WORK_DIR, log, machine, save_result
+from bench.common import WORK_DIR, log, machine, sample, save_result
 from bench.e5_runtimes import korquad_dev_articles
 
 ANALYZERS = ("bigrams", "kiwi", "kiwi+bigrams")
@@ -39,10 +40,12 @@ def analyzer(name: str) -> Callable[[str], str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, help="a seeded sample of the questions")
+    args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from core.config import Settings
-    from core.embeddings.e5_weights import e5_encoder
-    from core.embeddings.onnx_encoder import OnnxEmbeddings
+    from core.embeddings import get_embeddings
     from core.stores import lancedb as lancedb_store
     from core.stores.base import Chunk, chunk_id
 
@@ -59,14 +62,10 @@ def main() -> None:
                 Chunk(chunk_id(doc, "h", 0), doc, paragraph["context"], article["title"], 0, "h")
             )
             questions += [(qa["question"], chunks[-1].id) for qa in paragraph["qas"]]
+    if args.questions:
+        questions = sample(questions, args.questions, salt=45)
     vectors_file = WORK_DIR / "korquad-dev-e5-int8.npy"
-    embeddings = OnnxEmbeddings(
-        e5_encoder(settings.model_cache_dir),
-        settings.model_cache_dir,
-        precision="int8",
-        batch_size=16,
-        threads=None,
-    )
+    embeddings = get_embeddings(settings)  # e5 on onnxruntime int8, the default runtime
     if vectors_file.exists():
         vectors = np.load(vectors_file)
     else:
@@ -111,6 +110,7 @@ def main() -> None:
         "machine": machine(),
         "paragraphs": len(chunks),
         "questions": len(questions),
+        "questions_sampled": args.questions is not None,
         "alpha": settings.hybrid_alpha,
         "embeddings": "multilingual-e5-small (onnx int8)",
         "results": results,

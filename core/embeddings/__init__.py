@@ -240,6 +240,19 @@ def similarity_scale(settings: Settings) -> SimilarityScale:
     return scale
 
 
+def embedding_key(settings: Settings) -> str:
+    """Which model makes the vectors, whatever runtime runs it: vectors of one model mix across
+    its runtimes (cosine 0.99 between int8 and torch), never across models. Two bundled models
+    make 384-dimensional vectors, so the dimension cannot tell them apart."""
+    keys = {
+        "minilm": "all-MiniLM-L6-v2",
+        "e5": "multilingual-e5-small",
+        "openai": settings.embedding_model or "text-embedding-3-small",
+        "sentence-transformers": settings.embedding_model or "",
+    }
+    return keys[settings.embeddings]
+
+
 def model_name(embeddings: Embeddings) -> str:
     """A short name recorded with every answer and index, to tell models apart later."""
     name = getattr(embeddings, "name", None) or getattr(embeddings, "model", None)
