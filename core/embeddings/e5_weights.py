@@ -125,7 +125,7 @@ def read_packed(path: Path) -> PackedE5:
         "eps": eps,
     }
     special = {"bos": int(bos), "eos": int(eos), "pad": int(pad), "unk": int(unk)}
-    return PackedE5(config, pieces, special, table, tensors)  # type: ignore[arg-type]
+    return PackedE5(config, pieces, special, table, tensors)
 
 
 def _state_dict(packed: PackedE5) -> dict[str, np.ndarray]:
