@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     )
     embedding_model: str | None = Field(None, validation_alias=_env("embedding_model"))
     embed_batch_size: int = Field(64, ge=1, validation_alias=_env("embed_batch_size"))
-    # How the bundled models (MiniLM, e5) run. onnx-int8 embeds ~1.8x faster than torch on CPU (one question
-    # ~6x) with no loss of hybrid retrieval quality on ArguAna (bench/FINDINGS.md); torch is
-    # the reference.
+    # How the bundled models (MiniLM, e5) run. onnx-int8 embeds MiniLM ~1.8x faster than torch
+    # on CPU (one question ~6x) with no loss of hybrid retrieval quality on ArguAna
+    # (bench/FINDINGS.md); torch is the reference.
     embedding_runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
         "onnx-int8", validation_alias=_env("embedding_runtime")
     )
