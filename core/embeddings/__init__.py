@@ -72,7 +72,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         reserved = self.model.tokenizer.num_special_tokens_to_add() + self.count_tokens(
             self.passage_prefix
         )
-        return int(self.model.max_seq_length) - reserved
+        window = self.model.max_seq_length or self.model.tokenizer.model_max_length
+        return int(window) - reserved
 
 
 def bundled_minilm_path() -> str:

@@ -45,6 +45,7 @@ def chunk_plan(settings: Settings, embeddings: Any) -> ChunkPlan:
     from core.embeddings import token_budget
 
     budget = token_budget(embeddings)
+    length: Callable[[str], int]
     if budget is None:
         size, length, unit = settings.chunk_size or 1000, len, "characters"
     else:
