@@ -1,8 +1,8 @@
 """Render bench/RESULTS.md from the JSON results of the last run (bench/results/*.json).
 
 The tables are generated; the findings (decisions and the figures behind them) come from
-bench/FINDINGS.md, written by hand and appended as they are. `python -m bench.report` re-renders
-without re-running anything.
+bench/KOREAN.md and bench/FINDINGS.md, written by hand and appended as they are.
+`python -m bench.report` re-renders without re-running anything.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bench.common import BENCH_DIR, FULL, QUICK, load_result
 
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 FINDINGS_MD = BENCH_DIR / "FINDINGS.md"
+KOREAN_MD = BENCH_DIR / "KOREAN.md"  # issue #14's measurements, written by hand
 NDCG_RULE = 0.005  # keep a faster embedding backend only if nDCG@10 drops by less than this
 
 
@@ -572,8 +573,9 @@ def write_report() -> Path:
         backends_section(load_result("embedding-backends")),
         profile_section(load_result("profile")),
     ]
-    if FINDINGS_MD.exists():
-        sections.append(FINDINGS_MD.read_text())
+    for hand_written in (KOREAN_MD, FINDINGS_MD):
+        if hand_written.exists():
+            sections.append(hand_written.read_text())
     RESULTS_MD.write_text("\n".join(sections))
     return RESULTS_MD
 
