@@ -5,7 +5,8 @@ document named after its article, indexed in a real `LanceDBStore`; each questio
 chunk is its own paragraph. For each analyzer the store is built anew and every question is
 searched keyword-only (alpha 0) and hybrid (the configured alpha, e5 int8 vectors, computed once
 and shared), reporting hit@1, hit@5 and MRR@10 of the gold paragraph, and the time analysing
-all paragraphs takes.
+all paragraphs takes (kiwi's includes loading its model, ~3 s). kiwipiepy is a bench
+dependency (requirements-bench.txt): Loupe kept the bigrams.
 
     .venv/bin/python -m bench.korean_keywords
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,14 +31,38 @@ from bench.e5_runtimes import korquad_dev_articles
 ANALYZERS = ("bigrams", "kiwi", "kiwi+bigrams")
 
 
-def analyzer(name: str) -> Callable[[str], str]:
-    from core.stores import keywords
+# Kiwi's part-of-speech tags (Sejong) that carry content: nouns, numerals, pronouns, verb and
+# adjective stems, roots, adverbs, determiners, and foreign words, hanja and numbers written
+# inside Korean text. Particles (J*), endings (E*), affixes and punctuation are left out.
+CONTENT_TAGS = frozenset(
+    {"NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "XR", "MAG", "MM", "SL", "SH", "SN"}
+)
+HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 
-    return {
-        "bigrams": keywords.bigram_text,
-        "kiwi": keywords.morpheme_text,
-        "kiwi+bigrams": lambda text: keywords.bigram_text(keywords.morpheme_text(text)),
-    }[name]
+
+def morpheme_analyzer() -> Callable[[str], str]:
+    """The content morphemes of text that has Hangul, in order, one per token."""
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+
+    def analyse(text: str) -> str:
+        if not HANGUL.search(text):
+            return text
+        return " ".join(t.form for t in kiwi.tokenize(text) if t.tag in CONTENT_TAGS)
+
+    return analyse
+
+
+def analyzer(name: str) -> Callable[[str], str]:
+    from core.stores.keywords import keyword_text  # Loupe's analyzer: Hangul bigrams
+
+    if name == "bigrams":
+        return keyword_text
+    morphemes = morpheme_analyzer()
+    if name == "kiwi":
+        return morphemes
+    return lambda text: keyword_text(morphemes(text))
 
 
 def main() -> None:
