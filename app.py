@@ -7,12 +7,17 @@ everyone, review for experts, documents and insights for admins); the pages them
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import ui as shared
 from core.auth import Actor, AuthConfig, allows
 
-st.set_page_config(page_title="Loupe", page_icon=":material/search:", layout="wide")
+# A local file: a `:material/...:` or emoji icon makes every browser fetch it from a CDN.
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="Loupe", page_icon=str(FAVICON), layout="wide")
 
 
 def sign_in_page() -> None:
@@ -43,7 +48,7 @@ def sign_in_page() -> None:
 
 def sidebar(actor: Actor, config: AuthConfig) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.label}** · {actor.role}")
+        st.markdown(f"**{shared.inert(actor.label)}** · {actor.role}")
         if config.mode == "single-user":
             st.caption(
                 "Single-user local mode: no users are configured, so you are the admin. "

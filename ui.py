@@ -4,11 +4,13 @@ answer, its confidence and its sources look. Nothing here decides anything; `cor
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Literal, NoReturn
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, require
@@ -31,6 +33,19 @@ CONFIDENCE_ICONS = {
     "low": ":material/warning:",
 }
 VERDICT_LABELS = {Verdict.supports: "Supports", Verdict.does_not_support: "Does not support"}
+# The characters that open Markdown, HTML, LaTeX or Streamlit-directive syntax anywhere in a
+# line (escaped with a backslash, as CommonMark allows for any ASCII punctuation), and a colon
+# that starts a word (`:material/icon:`, `:smile:`). `!`, `(` and `)` need no escape once `[`
+# has one: no image or link can form. Other punctuation stays as it is, readable.
+_MARKUP = re.compile(r"([\\`*_~\[\]<>&#|$]|:(?=\w))")
+# What opens a list, a heading underline or a rule only at the start of a line.
+_LINE_START = re.compile(r"^([ \t]*)(?:([-+=])|(\d+)([.)]))", re.MULTILINE)
+# Where GitHub-flavoured Markdown turns plain text into a link *after* escapes are resolved
+# (Streamlit's renderer matches `https?://`, `www.` and `name@host` in text nodes): a word
+# joiner (U+2060, invisible) is put there so no pattern matches.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 
 
 @st.cache_resource(
@@ -85,12 +100,12 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 
         def report(progress: IngestProgress) -> None:
             if progress.stage == "parse":
-                st.write(f"Reading {progress.name}…")
+                show_text(f"Reading {progress.name}…")
 
         results = loupe.load_samples(progress=report, actor=actor)
         failed = [r for r in results if r.outcome == "failed"]
         for result in failed:
-            st.error(f"{result.name}: {result.error}")
+            st.error(inert(f"{result.name}: {result.error}"))
         status.update(
             label=f"Sample documents ready ({len(results) - len(failed)} of {len(results)}).",
             state="error" if failed else "complete",
@@ -101,9 +116,34 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 # Answers -----------------------------------------------------------------------------------
 
 
-def markdown_text(text: str) -> None:
-    """Answer text as Markdown, with dollar signs kept as text rather than read as LaTeX."""
-    st.markdown(text.replace("$", "\\$"))
+def inert(text: object) -> str:
+    """Untrusted text (answers, quotes, questions, notices, names, headings, comments, the
+    LLM server's error messages) as Markdown that Streamlit shows exactly as written: no image
+    is loaded, no link is live, no formatting, HTML, LaTeX or `:directive[...]` applies.
+
+    Every untrusted string goes through this before any Streamlit call that reads Markdown
+    (labels, captions, toasts, notices, subheaders); blocks of it go through `show_text`.
+    Escaping rather than sanitising: nothing a document or a prompt-injected model writes can
+    make a viewer's browser fetch a URL (the exfiltration channel, `![x](https://host/?q=...)`)
+    or show a link to click. Line breaks are kept as hard breaks, and leading spaces as no-break
+    spaces (an indented line would otherwise become a code block, which shows escapes)."""
+    body = _AUTOLINK.sub(_WORD_JOINER, str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    body = _MARKUP.sub(r"\\\1", body)
+    body = _LINE_START.sub(_escape_line_start, body)
+    body = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group().expandtabs(4)), body)
+    return body.replace("\n", "  \n")
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, mark, number, delimiter = match.groups()
+    return f"{indent}\\{mark}" if mark else f"{indent}{number}\\{delimiter}"
+
+
+def show_text(text: object, container: DeltaGenerator | None = None) -> None:
+    """A block of untrusted text (an answer, a quote, a question, a comment), shown through
+    `st.text`, which parses nothing (no Markdown, no HTML) and keeps line breaks: the text is
+    shown and copied exactly as written, and no part of it can load or link anything."""
+    (container or st).text(str(text))
 
 
 def confidence_badge(result: AnswerResult) -> None:
@@ -113,44 +153,57 @@ def confidence_badge(result: AnswerResult) -> None:
         f"{confidence.label.capitalize()} confidence · {confidence.score:.0%}",
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
-        help="\n".join(f"- {reason}" for reason in confidence.reasons) or None,
+        help="\n".join(f"- {inert(reason)}" for reason in confidence.reasons) or None,
     )
 
 
 def answer_notices(result: AnswerResult) -> None:
     """Say how the answer was made when it was not made the normal way."""
+    # Notices can carry the LLM server's own error text: inert like everything untrusted.
     if result.generator == "fallback":
-        st.warning(result.notice or "The language model failed; this answer was extracted.")
+        st.warning(inert(result.notice or "The language model failed; this answer was extracted."))
     elif result.generator == "none":
-        st.info(result.notice or "The documents do not cover this question.")
+        st.info(inert(result.notice or "The documents do not cover this question."))
     elif result.notice:
-        st.caption(result.notice)
+        st.caption(inert(result.notice))
     if result.confidence.label == "low" and result.generator != "none":
         why = " ".join(result.confidence.reasons)
         st.warning(
             "Low confidence: read the passages below before relying on this answer."
-            + (f" Why: {why}" if why else ""),
+            + (f" Why: {inert(why)}" if why else ""),
             icon=":material/warning:",
         )
 
 
 def generator_caption(result: AnswerResult) -> str:
+    """Markdown: the model's name is whatever the server reported, so it is inert."""
     made_by = {
-        "llm": f"Written by {result.model}",
+        "llm": f"Written by {inert(result.model)}",
         "extractive": "Quoted from the passages (no language model configured)",
         "fallback": "Quoted from the passages after the language model failed",
         "none": "Not answered",
+        "verified": _verified_caption(result),
     }[result.generator]
     total = result.timings.get("total")
     return made_by + (f" · {total:.1f} s" if total is not None else "")
 
 
+def _verified_caption(result: AnswerResult) -> str:
+    verified = result.verified
+    if verified is None:
+        return "Verified by an expert"
+    return f"Verified by {verified.expert or 'an expert'} on {when(verified.verified_at)}"
+
+
 def source_title(source: Source) -> str:
+    """Markdown for a label: the document's name and heading come from the file, so inert."""
     where = f", p. {source.page}" if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
     relevance = engine().relevance(source)
-    return f"[{source.n}] {source.document}{where}{heading} · relevance {relevance:.0%}"
+    return inert(f"[{source.n}] {source.document}{where}{heading}") + (
+        f" · relevance {relevance:.0%}"
+    )
 
 
 def source_body(source: Source) -> None:
@@ -161,7 +214,7 @@ def source_body(source: Source) -> None:
             "it was treated as data only.",
             icon=":material/gpp_maybe:",
         )
-    st.text(source.quote)
+    show_text(source.quote)
     parts = [f"rank score {source.score:.2f}"]
     if source.vector_score is not None:
         parts.append(f"similarity {source.vector_score:.2f}")
@@ -189,7 +242,7 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
 
 
 class AnswerStream:
-    """Token events as text for `st.write_stream`, stopping at a `reset` (the caller starts a
+    """Token events as text to stream onto the page, stopping at a `reset` (the caller starts a
     fresh stream in the same place) or at `done` (which carries the saved result)."""
 
     def __init__(self, events: Iterator[AskEvent]) -> None:
@@ -221,7 +274,11 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
         with box.container():
             if stream.was_reset:
                 st.caption("The language model failed mid-answer; quoting the passages instead.")
-            st.write_stream(stream.tokens())
+            # Not `st.write_stream`, which renders the tokens as live Markdown.
+            shown, text = st.empty(), ""
+            for token in stream.tokens():
+                text += token
+                show_text(text, shown)
         if stream.result is None and not stream.was_reset:
             raise RuntimeError("The answer stream ended without a result.")
     box.empty()

@@ -45,12 +45,11 @@ def _save(
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=actor.role,
-            user=actor.name,
             source="chat",
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
         return False
     st.toast(confirmation, icon=":material/check_circle:")
     return True
@@ -115,10 +114,11 @@ def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> Non
 def show_verified(verified: VerifiedAnswer) -> None:
     with st.container(border=True):
         st.markdown(":material/verified: **An expert verified an answer to this question**")
-        shared.markdown_text(verified.answer)
+        shared.show_text(verified.answer)
         st.caption(
-            f"Verified by {verified.expert or 'an expert'} on {shared.when(verified.verified_at)}"
-            f" for “{verified.question}” (similarity {verified.similarity:.0%})."
+            f"Verified by {shared.inert(verified.expert or 'an expert')} on "
+            f"{shared.when(verified.verified_at)} for “{shared.inert(verified.question)}” "
+            f"(similarity {verified.similarity:.0%})."
         )
 
 
@@ -134,7 +134,7 @@ def feedback_controls(result: AnswerResult, state: FeedbackState) -> None:
     shown = state.edited_answer or result.answer
     with st.expander("Comment or correct this answer", icon=":material/edit_note:"):
         if state.comment:
-            st.caption(f"Your last comment: {state.comment}")
+            st.caption(f"Your last comment: {shared.inert(state.comment)}")
         with st.form(f"feedback_form_{answer_id}", border=False):
             st.text_area(
                 "Comment", key=f"comment_{answer_id}", placeholder="What is wrong or missing?"
@@ -154,16 +154,18 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
     """One answer; a low-confidence one shows its passages before the text."""
     answer_id = result.answer_id or ""
     verified = result.verified or st.session_state.get(VERIFIED, {}).get(answer_id)
-    if verified is not None:
+    if result.generator == "verified":
+        st.markdown(":material/verified: **Expert-verified answer**")
+    elif verified is not None:
         show_verified(verified)
     shared.answer_notices(result)
     low = result.confidence.label == "low"
     verdicts = partial(verdict_control, answer_id, state)
     if low:
         shared.sources(result, verdicts)
-    shared.markdown_text(result.answer)
+    shared.show_text(result.answer)
     if state.edited_answer:
-        st.info(f"Your correction: {state.edited_answer}", icon=":material/edit:")
+        st.info(f"Your correction: {shared.inert(state.edited_answer)}", icon=":material/edit:")
     shared.confidence_badge(result)
     st.caption(shared.generator_caption(result))
     if not low:
@@ -173,17 +175,15 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
 
 def ask(question: str, scope: SearchFilter | None) -> None:
     conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
-        actor.name, title=question[:200]
+        question[:200], actor=actor
     )
     st.session_state[CONVERSATION] = conversation_id
     st.query_params[CONVERSATION] = conversation_id
     with st.chat_message("user"):
-        st.text(question)
+        shared.show_text(question)
     with st.chat_message("assistant"):
         result = shared.stream_answer(
-            engine.ask_stream(
-                question, conversation_id=conversation_id, filters=scope, user=actor.name
-            )
+            engine.ask_stream(question, conversation_id=conversation_id, filters=scope, actor=actor)
         )
         if result.verified is not None and result.answer_id:
             st.session_state.setdefault(VERIFIED, {})[result.answer_id] = result.verified
@@ -264,10 +264,10 @@ def main() -> None:
     if not ready:
         empty_state()
     turns = conversation_turns()
-    states = engine.feedback_state([t.answer_id or "" for t in turns], actor.name)
+    states = engine.feedback_state([t.answer_id or "" for t in turns], actor=actor)
     for turn in turns:
         with st.chat_message("user"):
-            st.text(turn.question)
+            shared.show_text(turn.question)
         with st.chat_message("assistant"):
             render_answer(turn, states[turn.answer_id or ""])
     samples_only = bool(ready) and all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)

@@ -22,6 +22,7 @@ OUTCOME_TEXT = {
     "updated": "Updated (new version)",
     "duplicate": "Skipped: duplicate",
     "failed": "Failed",
+    "skipped": "Skipped: unsupported type",
 }
 STATUS_TEXT = {
     DocumentStatus.ready: "✅ ready",
@@ -42,14 +43,15 @@ def parse_tags(text: str) -> list[str]:
 
 def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[IngestResult]:
     """Ingest the uploaded files, with a progress bar per file that ends in its outcome."""
-    bars = [st.progress(0.0, text=f"{file.name}: waiting") for file in files]
+    bars = [st.progress(0.0, text=f"{shared.inert(file.name)}: waiting") for file in files]
 
     def report(progress: IngestProgress) -> None:
         start, end = STAGE_SPAN[progress.stage]
         share = progress.done / progress.total if progress.total else 0.0
         detail = f" {progress.done}/{progress.total}" if progress.total else ""
         bars[progress.file_index].progress(
-            start + (end - start) * share, text=f"{progress.name}: {progress.stage}{detail}"
+            start + (end - start) * share,
+            text=f"{shared.inert(progress.name)}: {progress.stage}{detail}",
         )
 
     results = engine.ingest(
@@ -60,7 +62,9 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
         actor=actor,
     )
     for bar, result in zip(bars, results, strict=True):
-        bar.progress(1.0, text=f"{result.name}: {OUTCOME_TEXT[result.outcome].lower()}")
+        bar.progress(
+            1.0, text=f"{shared.inert(result.name)}: {OUTCOME_TEXT[result.outcome].lower()}"
+        )
     return results
 
 
@@ -151,7 +155,7 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
     """The confirmation step of a delete or re-index, and then the action itself."""
     action, ids = st.session_state[PENDING_ACTION]
     chosen = [doc for doc in documents if doc.id in ids]
-    names = ", ".join(doc.name for doc in chosen)
+    names = shared.inert(", ".join(doc.name for doc in chosen))
     if action == "delete":
         st.warning(
             f"Delete {names}? Their passages leave search at once. Answers that cited them keep "
@@ -166,10 +170,10 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
             for doc in chosen:
                 if action == "delete":
                     engine.delete_document(doc.id, actor=actor)
-                    st.write(f"Deleted {doc.name}.")
+                    shared.show_text(f"Deleted {doc.name}.")
                 else:
                     result = engine.reindex(doc.id, actor=actor)
-                    st.write(f"{doc.name}: {result.outcome} ({result.chunks} chunks)")
+                    shared.show_text(f"{doc.name}: {result.outcome} ({result.chunks} chunks)")
             status.update(label=f"{action.capitalize()} done.", state="complete")
         st.session_state.pop(PENDING_ACTION)
         st.session_state.pop("documents_table", None)
@@ -198,12 +202,14 @@ def actions(selected: list[DocumentInfo]) -> None:
     doc = selected[0]
     with st.form(f"tags_{doc.id}", border=False):
         text = st.text_input(
-            f"Tags of {doc.name}", value=", ".join(doc.tags or []), key=f"tags_input_{doc.id}"
+            f"Tags of {shared.inert(doc.name)}",
+            value=", ".join(doc.tags or []),
+            key=f"tags_input_{doc.id}",
         )
         if st.form_submit_button("Save tags"):
             with st.spinner("Saving tags and re-indexing…"):
                 engine.set_document_tags(doc.id, parse_tags(text), actor=actor)
-            st.toast(f"Tags of {doc.name} saved.", icon=":material/check_circle:")
+            st.toast(f"Tags of {shared.inert(doc.name)} saved.", icon=":material/check_circle:")
             st.rerun()
 
 

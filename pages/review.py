@@ -1,6 +1,8 @@
 """Review (experts): the answers most in need of an expert, thumbs-down and low confidence first.
-For each: the question, the answer beside its passages, the feedback so far; the expert
-approves, edits or rejects it with a reason and judges each citation."""
+Each reads like a history: the conversation turns before it, the standalone question that was
+searched, its current decision as a status, and every piece of feedback with what it decided.
+The form starts from the current decision; repeated questions are grouped; verified questions
+leave the queue until their passages change (stale)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import cast
 import streamlit as st
 
 import ui as shared
-from core.records import FeedbackEntry, ReviewItem
+from core.records import FeedbackEntry, ReviewDecision, ReviewItem
 from core.service import Decision
 from core.vocab import Rating
 
@@ -19,6 +21,12 @@ DECISIONS: dict[Decision, str] = {
     "approve": "Approve",
     "edit": "Approve with my correction",
     "reject": "Reject",
+}
+# The form's starting choice for each current decision.
+FORM_DECISION: dict[str, Decision] = {
+    "approved": "approve",
+    "corrected": "edit",
+    "rejected": "reject",
 }
 RATING_FILTER = {"Any rating": None, "Thumbs down": Rating.down, "Thumbs up": Rating.up}
 TABLE = "review_table"
@@ -32,7 +40,7 @@ def submit_review(item: ReviewItem) -> None:
     answer = item.answer
     answer_id = answer.answer_id or ""
     verdicts: dict[str | int, str] = {}
-    for source in answer.citations:
+    for source in answer.sources:
         verdict = st.session_state.get(f"review_verdict_{answer_id}_{source.n}")
         if verdict:
             verdicts[source.n] = verdict
@@ -47,7 +55,7 @@ def submit_review(item: ReviewItem) -> None:
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
         return
     st.toast(f"Review saved: {DECISIONS[decision].lower()}.", icon=":material/check_circle:")
 
@@ -89,7 +97,9 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     event = st.dataframe(
         [
             {
-                "Question": item.answer.question,
+                "Question": item.answer.standalone_question,
+                "Status": status_label(item),
+                "Times asked": 1 + len(item.repeats),
                 "Confidence": f"{item.answer.confidence.label} {item.answer.confidence.score:.0%}",
                 "👎": item.count(Rating.down),
                 "👍": item.count(Rating.up),
@@ -108,13 +118,56 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     return queue[min(rows[0], len(queue) - 1) if rows else 0]
 
 
+def status_label(item: ReviewItem) -> str:
+    if item.stale:
+        return "stale"
+    return item.decision.kind if item.decision else "not reviewed"
+
+
+def show_status(item: ReviewItem) -> None:
+    """The current decision, as a status rather than one comment among others."""
+    decision = item.decision
+    if decision is None:
+        st.info("Not reviewed yet.", icon=":material/pending:")
+        return
+    by = f"by {shared.inert(decision.reviewer or 'an expert')} on {shared.when(decision.at)}"
+    if item.stale:
+        st.warning(
+            f"Stale: {decision.kind} {by}, but {shared.inert(item.stale)}. Review it again.",
+            icon=":material/history:",
+        )
+    elif decision.kind == "rejected":
+        st.error(f"Rejected {by}.", icon=":material/block:")
+    else:
+        st.success(f"{decision.kind.capitalize()} {by}.", icon=":material/verified:")
+    if decision.reason:
+        label = "Reason" if decision.kind == "rejected" else "Note"
+        shared.show_text(f"{label}: {decision.reason}")
+    if decision.kind == "corrected" and decision.answer:
+        shared.show_text(f"Corrected answer: {decision.answer}")
+
+
+def what_it_decided(fb: FeedbackEntry) -> str | None:
+    if not fb.is_review:
+        return None
+    if fb.edited_answer:
+        return "corrected"
+    if fb.rating is not None:
+        return "approved" if fb.rating == Rating.up else "rejected"
+    return None
+
+
 def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
-    st.markdown("**Feedback so far**")
+    st.markdown("**History**")
     if not feedback:
-        st.caption("None yet.")
+        st.caption("No feedback yet.")
     for fb in feedback:
-        parts = [f"{fb.user or 'anonymous'} ({fb.role}), {shared.when(fb.created_at)}"]
-        if fb.rating is not None:
+        decided = what_it_decided(fb)
+        who = shared.inert(fb.user or "anonymous")
+        parts = [f"{who} ({fb.role}, {fb.source}), {shared.when(fb.created_at)}"]
+        if decided:
+            parts.append(decided)
+        elif fb.rating is not None:
             parts.append("👍" if fb.rating == Rating.up else "👎")
         if fb.citation_verdicts:
             parts.append(
@@ -126,41 +179,77 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
         st.caption(" · ".join(parts))
         # What people typed is shown as typed, never rendered as Markdown.
         if fb.comment:
-            st.text(f"Comment: {fb.comment}")
+            shared.show_text(f"{'Reason' if decided == 'rejected' else 'Comment'}: {fb.comment}")
         if fb.edited_answer:
-            st.text(f"Corrected answer: {fb.edited_answer}")
+            shared.show_text(f"Corrected answer: {fb.edited_answer}")
+
+
+def conversation_before(item: ReviewItem) -> None:
+    """The turns before a follow-up, and the question that was actually searched."""
+    answer = item.answer
+    if item.history:
+        turns = len(item.history)
+        label = f"Conversation before ({turns} turn{'' if turns == 1 else 's'})"
+        with st.expander(label, expanded=True):
+            for question, reply in item.history:
+                shared.show_text(f"Asked: {question}")
+                st.caption(shared.inert(reply))
+    if answer.standalone_question.strip() != answer.question.strip():
+        st.caption(
+            f"Asked “{shared.inert(answer.question)}”; searched as the standalone question above."
+        )
+    if item.repeats:
+        st.caption(f"Asked {1 + len(item.repeats)} times; reviewing this answer decides it.")
+
+
+def latest_verdicts(item: ReviewItem) -> dict[str, str]:
+    verdicts: dict[str, str] = {}
+    for fb in item.feedback:
+        if fb.is_review:
+            verdicts.update(fb.citation_verdicts)
+    return verdicts
 
 
 def review_form(item: ReviewItem) -> None:
+    """The form, starting from the current decision: a rejected answer opens as rejected with
+    its reason, a corrected one with its correction."""
     answer = item.answer
     answer_id = answer.answer_id or ""
-    latest_edit = next(
-        (fb.edited_answer for fb in reversed(item.feedback) if fb.edited_answer), None
-    )
+    decision: ReviewDecision | None = item.decision
+    start = FORM_DECISION[decision.kind] if decision else "approve"
+    correction = decision.answer if decision and decision.kind == "corrected" else None
+    reason = decision.reason if decision and decision.kind == "rejected" else None
+    verdicts = latest_verdicts(item)
     with st.form(f"review_form_{answer_id}"):
         st.markdown("**Your review**")
         st.radio(
             "Decision",
             list(DECISIONS),
+            index=list(DECISIONS).index(start),
             format_func=DECISIONS.__getitem__,
             horizontal=True,
             key=f"review_decision_{answer_id}",
         )
         st.text_area(
             "Corrected answer (used when you approve with a correction)",
-            value=latest_edit or answer.answer,
+            value=correction or answer.answer,
             key=f"review_edit_{answer_id}",
         )
         st.text_input(
             "Reason (required to reject)",
+            value=reason or "",
             key=f"review_reason_{answer_id}",
             placeholder="e.g. outdated policy; the 2024 handbook says otherwise",
         )
-        for source in answer.citations:
+        st.caption("Judge any passage: one that holds the answer is ranked higher next time.")
+        for source in answer.sources:
             st.segmented_control(
-                f"Source [{source.n}] {source.document}",
+                shared.inert(
+                    f"Passage [{source.n}] {source.document}" + (" (cited)" if source.cited else "")
+                ),
                 options=list(shared.VERDICT_LABELS),
                 format_func=shared.VERDICT_LABELS.__getitem__,
+                default=verdicts.get(str(source.n)),
                 key=f"review_verdict_{answer_id}_{source.n}",
             )
         st.form_submit_button("Save review", type="primary", on_click=submit_review, args=(item,))
@@ -179,17 +268,22 @@ def main() -> None:
         st.success("Nothing to review with these filters.", icon=":material/task_alt:")
         return
     noun = "answer" if len(queue) == 1 else "answers"
-    st.caption(f"{len(queue)} {noun}, thumbs-down and least confident first.")
+    st.caption(
+        f"{len(queue)} {noun}, thumbs-down and least confident first; repeated questions "
+        "grouped; verified questions leave the queue unless their passages changed."
+    )
     item = queue_table(queue)
     answer = item.answer
 
     st.divider()
-    st.subheader(answer.question)
+    st.subheader(shared.inert(answer.standalone_question))
+    conversation_before(item)
+    show_status(item)
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Answer**")
         shared.answer_notices(answer)
-        shared.markdown_text(answer.answer)
+        shared.show_text(answer.answer)
         shared.confidence_badge(answer)
         st.caption(shared.generator_caption(answer))
         previous_feedback(item.feedback)

@@ -3,6 +3,7 @@ and learn from it, and read conversations back."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any, cast
@@ -19,6 +20,8 @@ from core.stores.base import SearchFilter
 from core.vocab import Role
 
 _SOURCE_FIELDS = {f.name for f in fields(Source)}
+# (question, standalone question, filters) → (verified result to serve, or why one was not)
+VerifiedLookup = Callable[[str, str, SearchFilter | None], tuple[AnswerResult | None, str | None]]
 
 
 class AskService:
@@ -27,14 +30,14 @@ class AskService:
         settings: Settings,
         db: Database,
         chain: RagChain,
-        annotate: Callable[[AnswerResult], None],
+        verified: VerifiedLookup,
     ) -> None:
-        """`annotate` adds what feedback has learned to a finished result (a verified answer
-        to the same question) before it is saved."""
+        """`verified` finds the expert-verified answer to a question before anything is
+        generated (ReviewService.verified_answer)."""
         self.settings = settings
         self.db = db
         self.chain = chain
-        self.annotate = annotate
+        self.verified = verified
 
     def ask_stream(
         self,
@@ -43,18 +46,48 @@ class AskService:
         conversation_id: str | None,
         history: Sequence[tuple[str, str]] | None,
         filters: SearchFilter | None,
-        user: str | None,
+        actor: Actor,
     ) -> Iterator[AskEvent]:
-        """Streams the answer; the final `done` event carries the result, already saved."""
+        """Streams the answer; the final `done` event carries the result, already saved, in
+        `actor`'s name. A conversation is continued only by its owner (not even an admin may
+        add to someone else's: the question would be condensed with their history and land in
+        it); the check runs before the model is asked."""
         question = question.strip()
         if not question:
             raise ValueError("The question is empty.")
-        if history is None and conversation_id is not None:
-            history = self.conversation_history(conversation_id)
-        for event in self.chain.stream(question, history=history or (), filters=filters):
+        if conversation_id is not None:
+            turns = self._owned_turns(conversation_id, actor, readers_too=False)
+            history = turns if history is None else history
+        return self._stream(question, conversation_id, history, filters, actor)
+
+    def _stream(
+        self,
+        question: str,
+        conversation_id: str | None,
+        history: Sequence[tuple[str, str]] | None,
+        filters: SearchFilter | None,
+        actor: Actor,
+    ) -> Iterator[AskEvent]:
+        started = time.perf_counter()
+        condensed = self.chain.prepare(question, history or ())
+        served, notice = self.verified(question, condensed.standalone, filters)
+        if served is not None:
+            # A match is the answer: no retrieval, no generation, no LLM call.
+            served.timings["total"] = time.perf_counter() - started
+            yield AskEvent("token", served.answer)
+            served.answer_id = self._save(served, conversation_id, filters, actor.name)
+            yield AskEvent("done", result=served)
+            return
+        events = self.chain.stream(
+            question, history=history or (), filters=filters, condensed=condensed
+        )
+        for event in events:
             if event.kind == "done" and event.result is not None:
-                self.annotate(event.result)
-                event.result.answer_id = self._save(event.result, conversation_id, filters, user)
+                if notice:
+                    event.result.notice = " ".join(filter(None, [event.result.notice, notice]))
+                event.result.answer_id = self._save(
+                    event.result, conversation_id, filters, actor.name
+                )
             yield event
 
     def relevance(self, source: Source) -> float:
@@ -65,16 +98,30 @@ class AskService:
             return source.score
         return self.chain.scale.strength(source.vector_score)
 
-    def conversation_history(self, conversation_id: str) -> list[tuple[str, str]]:
+    def conversation_history(self, conversation_id: str, *, actor: Actor) -> list[tuple[str, str]]:
+        """The turns of a conversation its owner (or an admin) may read, oldest first."""
+        return self._owned_turns(conversation_id, actor, readers_too=True)
+
+    def _owned_turns(
+        self, conversation_id: str, actor: Actor, *, readers_too: bool
+    ) -> list[tuple[str, str]]:
+        """The conversation's turns, once `actor` is found to own it (or, with `readers_too`,
+        to be an admin, who may read every conversation but continue none but their own)."""
         with self.db.session() as s:
+            conversation = queries.get_conversation(s, conversation_id)
+            if conversation is None or conversation.workspace != self.settings.workspace:
+                raise LookupError(f"No conversation {conversation_id}")
+            if conversation.user != actor.name and not (readers_too and allows(actor, Role.admin)):
+                raise PermissionError("This conversation belongs to someone else.")
             turns: list[tuple[str, str]] = []
             for answer in queries.conversation_answers(s, conversation_id):
                 turns += [("user", answer.question), ("assistant", answer.answer)]
             return turns
 
-    def new_conversation(self, user: str | None, title: str | None) -> str:
+    def new_conversation(self, title: str | None, *, actor: Actor) -> str:
+        """A new conversation owned by `actor`."""
         with self.db.session() as s:
-            return queries.create_conversation(s, self.settings.workspace, user, title).id
+            return queries.create_conversation(s, self.settings.workspace, actor.name, title).id
 
     def conversation(self, conversation_id: str, *, actor: Actor) -> list[AnswerResult]:
         """A conversation's answers as they were given, oldest first, for showing it again

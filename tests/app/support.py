@@ -72,6 +72,13 @@ def on_page(at: AppTest, page: str) -> AppTest:
     return run(run(at).switch_page(page))
 
 
+def answer_shown(reply: Any) -> str:
+    """The answer text in an assistant chat message: its one text block outside the source
+    expanders (answers are shown through `st.text`, never as Markdown)."""
+    [answer] = [node.value for node in reply.children.values() if node.type == "text"]
+    return str(answer)
+
+
 def texts(at: AppTest) -> str:
     """Every markdown, caption, text and alert on the page, for `in` checks."""
     parts: list[Any] = []
