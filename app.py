@@ -3,21 +3,49 @@
 This file signs the visitor in and registers only the pages their role may use (chat for
 everyone, review for experts, documents and insights for admins); the pages themselves and
 `core` check the role again. The sidebar says who is signed in and how.
+
+Every page keeps its address whoever asks for it: before sign-in each address shows the sign-in
+form (so a deep link lands on the page asked for once signed in), and an address the role may
+not use says so instead of "Page not found".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 import ui as shared
-from core.auth import Actor, AuthConfig, allows
+from core.auth import Actor, AuthConfig, Role, allows
 
 # A local file: a `:material/...:` or emoji icon makes every browser fetch it from a CDN.
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"
 
 st.set_page_config(page_title="Loupe", page_icon=str(FAVICON), layout="wide")
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    url_path: str
+    role: Role
+    section: str
+    visible: bool = True
+
+
+PAGES = (
+    PageSpec("pages/chat.py", "Chat", ":material/chat:", "chat", "user", "Ask"),
+    PageSpec("pages/source.py", "Source", ":material/article:", "source", "user", "Ask", False),
+    PageSpec("pages/review.py", "Review", ":material/rate_review:", "review", "expert", "Improve"),
+    PageSpec("pages/documents.py", "Documents", ":material/description:", "documents", "admin",
+             "Admin"),
+    PageSpec("pages/insights.py", "Insights", ":material/monitoring:", "insights", "admin",
+             "Admin"),
+)  # fmt: skip
 
 
 def sign_in_page() -> None:
@@ -42,8 +70,18 @@ def sign_in_page() -> None:
         if actor is None:
             st.error("Wrong user name or password.")
         else:
-            st.session_state[shared.LOCAL_USER] = actor.name
-            st.rerun()
+            shared.start_sign_in(config.users[actor.name])
+            st.rerun()  # the same address, now with the pages the role may use
+
+
+def refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
+    def refuse() -> None:
+        st.title(spec.title)
+        shared.stop_with_error(
+            f"{spec.title} needs the {spec.role} role; {actor.label} is signed in as {actor.role}."
+        )
+
+    return refuse
 
 
 def sidebar(actor: Actor, config: AuthConfig) -> None:
@@ -56,7 +94,7 @@ def sidebar(actor: Actor, config: AuthConfig) -> None:
             )
         elif st.button("Sign out", icon=":material/logout:", key="sign_out"):
             # Forget everything the session held (its conversation too), not only the name.
-            st.session_state.clear()
+            shared.end_sign_in()
             if actor.source == "oidc":
                 st.logout()
             st.rerun()
@@ -68,24 +106,30 @@ def main() -> None:
         config = shared.auth_config()
     except ValueError as exc:
         shared.stop_with_error(f"The [auth] section of .streamlit/secrets.toml is wrong: {exc}")
+    shared.write_pending_cookie()
     actor = shared.resolve_actor(config)
     st.session_state[shared.ACTOR] = actor
     if actor is None:
-        st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")]).run()
+        sign_in = [st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True)]
+        sign_in += [
+            st.Page(sign_in_page, title="Sign in", url_path=spec.url_path, visibility="hidden")
+            for spec in PAGES
+        ]
+        st.navigation(sign_in).run()
         return
 
-    pages: dict[str, list[st.Page]] = {
-        "Ask": [st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True)]
-    }
-    if allows(actor, "expert"):
-        pages["Improve"] = [
-            st.Page("pages/review.py", title="Review", icon=":material/rate_review:")
-        ]
-    if allows(actor, "admin"):
-        pages["Admin"] = [
-            st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
-            st.Page("pages/insights.py", title="Insights", icon=":material/monitoring:"),
-        ]
+    pages: dict[str, list[st.Page]] = {}
+    for spec in PAGES:
+        allowed = allows(actor, spec.role)
+        page = st.Page(
+            spec.path if allowed else refusal(spec, actor),
+            title=spec.title,
+            icon=spec.icon,
+            url_path=spec.url_path,
+            default=spec.path == "pages/chat.py",
+            visibility="visible" if allowed and spec.visible else "hidden",
+        )
+        pages.setdefault(spec.section if allowed else "", []).append(page)
     page = st.navigation(pages)
     sidebar(actor, config)
     page.run()

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Literal, NoReturn
+from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.answer.types import AnswerResult, AskEvent, Source
-from core.auth import SINGLE_USER, Actor, AuthConfig, require
+from core.auth import SINGLE_USER, Actor, AuthConfig, LocalUser, require
 from core.ingest.pipeline import IngestProgress
 from core.service import Loupe
+from core.services.signin import COOKIE
 from core.vocab import Verdict
 
 # Session-state keys that more than one file reads.
 ACTOR = "actor"  # the Actor app.py resolved for this run
-LOCAL_USER = "local_user"  # the name a local user signed in with
+SIGN_IN_TOKEN = "sign_in_token"  # the token of a local sign-in made in this browser session
+COOKIE_UPDATE = "cookie_update"  # (token, max-age seconds) for the browser to store next run
 
 CONFIDENCE_COLORS: dict[str, Literal["green", "orange", "red"]] = {
     "high": "green",
@@ -66,16 +70,63 @@ def auth_config() -> AuthConfig:
     return AuthConfig.from_secrets(section)
 
 
+def browser_cookie() -> str | None:
+    """The sign-in cookie the browser sent when it connected (a reload or a new tab)."""
+    value = st.context.cookies.get(COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def sign_in_token() -> str | None:
+    """This session's local sign-in: made in this tab, or brought along by the cookie."""
+    return st.session_state.get(SIGN_IN_TOKEN) or browser_cookie()
+
+
 def resolve_actor(config: AuthConfig) -> Actor | None:
-    """Who is signed in to this session, or None. Local users are looked up again on every
-    run, so a role changed (or a user removed) in the secrets applies at once."""
+    """Who is signed in to this session, or None. A local sign-in is checked against SQL and
+    the secrets on every run, so signing out elsewhere, a changed password, a changed role or
+    a removed user applies at once."""
     if config.mode == "single-user":
         return SINGLE_USER
     if config.providers and st.user.get("is_logged_in"):
         return config.oidc_actor(st.user.to_dict())
-    name = st.session_state.get(LOCAL_USER)
-    user = config.users.get(name) if name else None
-    return None if user is None else Actor(user.name, user.role, user.display_name, "local")
+    if not config.users:
+        return None
+    return engine().sign_ins.resolve(sign_in_token(), config)
+
+
+def start_sign_in(user: LocalUser) -> None:
+    """Sign a local user in whose password was just checked; the browser keeps the token."""
+    issued = engine().sign_ins.issue(user)
+    st.session_state[SIGN_IN_TOKEN] = issued.token
+    st.session_state[COOKIE_UPDATE] = (issued.token, issued.max_age_seconds)
+
+
+def end_sign_in() -> None:
+    """Sign out: revoke the sign-in everywhere, forget the session, and clear the cookie."""
+    engine().sign_ins.revoke(sign_in_token())
+    st.session_state.clear()
+    st.session_state[COOKIE_UPDATE] = ("", 0)
+
+
+# Sets or clears the sign-in cookie from the browser: Streamlit reads cookies but cannot set
+# them. Runs in the app's page (components v2 are not iframed), once, on the run after a
+# sign-in or sign-out.
+_COOKIE_JS = """
+export default function ({ data }) {
+  const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `${data.name}=${data.value}; Path=/; Max-Age=${data.max_age}; ` +
+    `SameSite=Strict${secure}`;
+}
+"""
+_cookie_writer = st.components.v2.component("loupe_sign_in_cookie", js=_COOKIE_JS)
+
+
+def write_pending_cookie() -> None:
+    """Hand the browser the cookie a sign-in or sign-out asked for, if any."""
+    update = st.session_state.pop(COOKIE_UPDATE, None)
+    if update is not None:
+        token, max_age = update
+        _cookie_writer(data={"name": COOKIE, "value": token, "max_age": max_age})
 
 
 def require_role(role: str) -> Actor:
@@ -146,6 +197,77 @@ def show_text(text: object, container: DeltaGenerator | None = None) -> None:
     (container or st).text(str(text))
 
 
+# A citation marker as `inert` leaves it: `[1]` escaped to `\[1\]`.
+_INERT_MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
+
+
+def linked_citations(text: str, result: AnswerResult) -> str:
+    """The answer as inert Markdown (see `inert`: nothing in it can link or load anything)
+    in which each `[n]` of a cited passage, and only that, becomes a link to the passage's
+    Source page: the one link in an answer, and one Loupe made, not the text."""
+    body = inert(text)
+    cited = {source.n for source in result.citations}
+    if not result.answer_id or not cited:
+        return body
+
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in cited:
+            return match.group(0)
+        return f"[\\[{n}\\]]({source_link(result.answer_id, n)})"
+
+    return _INERT_MARKER.sub(link, body)
+
+
+def answer_text(result: AnswerResult, text: str | None = None) -> None:
+    """An answer's text (or an edit of it), shown as written, with its citations linked to
+    their sources."""
+    st.markdown(linked_citations(result.answer if text is None else text, result))
+
+
+# A "Copy answer" button: the clipboard is the browser's, so the copying happens there. The
+# answer arrives as data and is only ever assigned to the clipboard or `textContent`.
+_COPY_JS = """
+export default function ({ data, parentElement }) {
+  let button = parentElement.querySelector("button");
+  if (!button) {
+    button = document.createElement("button");
+    parentElement.appendChild(button);
+  }
+  const label = "Copy answer";
+  button.textContent = label;
+  button.title = "Copy the answer text to the clipboard";
+  button.onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(data);
+    } catch (error) {
+      const area = document.createElement("textarea");
+      area.value = data;
+      parentElement.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  };
+}
+"""
+_COPY_CSS = """
+button {
+  font: inherit; font-size: 0.875rem; padding: 0.25rem 0.75rem; cursor: pointer;
+  border-radius: 0.5rem; border: 1px solid rgba(49, 51, 63, 0.2);
+  background: transparent; color: inherit;
+}
+button:hover { border-color: #ff4b4b; color: #ff4b4b; }
+"""
+_copy_button = st.components.v2.component("loupe_copy_answer", js=_COPY_JS, css=_COPY_CSS)
+
+
+def copy_button(text: str, key: str) -> None:
+    _copy_button(data=text, key=key, width="content")
+
+
 def confidence_badge(result: AnswerResult) -> None:
     """High / medium / low, with the reasons on hover."""
     confidence = result.confidence
@@ -206,8 +328,15 @@ def source_title(source: Source) -> str:
     )
 
 
-def source_body(source: Source) -> None:
-    """The quoted passage, as plain text: a passage is data, never markup to render."""
+def source_link(answer_id: str | None, n: int) -> str:
+    """The address of the Source page for passage `n` of an answer (relative, so it works
+    under any base path); it opens in a new tab from a Markdown link."""
+    return f"./source?{urlencode({'answer': answer_id or '', 'n': n})}"
+
+
+def source_body(source: Source, answer_id: str | None = None) -> None:
+    """The quoted passage, as plain text: a passage is data, never markup to render. A link
+    opens the original at this place; the raw scores wait behind a details toggle."""
     if source.flagged:
         st.warning(
             "This passage contains text that reads like instructions to the model; "
@@ -215,12 +344,32 @@ def source_body(source: Source) -> None:
             icon=":material/gpp_maybe:",
         )
     show_text(source.quote)
-    parts = [f"rank score {source.score:.2f}"]
-    if source.vector_score is not None:
-        parts.append(f"similarity {source.vector_score:.2f}")
-    if source.keyword_score is not None:
-        parts.append(f"keyword (BM25) {source.keyword_score:.2f}")
-    st.caption(" · ".join(parts))
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if answer_id:
+            where = f"page {source.page}" if source.page else "the passage"
+            st.link_button(
+                f"Open the original at {where}",
+                source_link(answer_id, source.n),
+                icon=":material/open_in_new:",
+                type="tertiary",
+            )
+        score_details(source)
+
+
+def score_details(source: Source) -> None:
+    """The raw scores behind the one relevance figure, for experts, behind a toggle."""
+    with st.popover("Score details", icon=":material/tune:", type="tertiary"):
+        st.caption(
+            "Relevance is the passage's similarity in meaning to the question, on the "
+            "embedding model's own scale (half-way between an unrelated and a clearly "
+            "related passage is 50%). The parts below are what ranking used."
+        )
+        parts = [f"rank score (fused, relative to the other passages) {source.score:.2f}"]
+        if source.vector_score is not None:
+            parts.append(f"cosine similarity {source.vector_score:.3f}")
+        if source.keyword_score is not None:
+            parts.append(f"keyword score (BM25) {source.keyword_score:.2f}")
+        st.text("\n".join(parts))
 
 
 def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | None = None) -> None:
@@ -230,7 +379,7 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
     low = result.confidence.label == "low"
     for source in cited:
         with st.expander(source_title(source), expanded=low):
-            source_body(source)
+            source_body(source, result.answer_id)
             if verdict_widget is not None:
                 verdict_widget(source)
     if other:
@@ -238,7 +387,28 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
         with st.expander(label, expanded=low and not cited):
             for source in other:
                 st.markdown(f"**{source_title(source)}**")
-                source_body(source)
+                source_body(source, result.answer_id)
+
+
+# Text that arrives in large pieces (the extractive answerer yields whole sentences at once) is
+# shown a word at a time, or it would appear all at once and nothing would look streamed.
+# Model tokens arrive a word or less at a time and are shown as they come.
+WORDS_PER_PIECE = 3
+WORD_PAUSE_SECONDS = 0.02
+MAX_PAUSE_SECONDS = 1.5  # per answer, however long it is
+
+
+def paced(piece: str, budget: list[float]) -> Iterator[str]:
+    """`piece` a word at a time, pausing between words while `budget[0]` seconds are left."""
+    words = re.findall(r"\S+\s*|\s+", piece)
+    if len(words) <= WORDS_PER_PIECE:
+        yield piece
+        return
+    for word in words:
+        yield word
+        if budget[0] > 0:
+            time.sleep(WORD_PAUSE_SECONDS)
+            budget[0] -= WORD_PAUSE_SECONDS
 
 
 class AnswerStream:
@@ -249,12 +419,13 @@ class AnswerStream:
         self.events = events
         self.result: AnswerResult | None = None
         self.was_reset = False
+        self.budget = [MAX_PAUSE_SECONDS]
 
     def tokens(self) -> Iterator[str]:
         self.was_reset = False
         for event in self.events:
             if event.kind == "token":
-                yield event.text
+                yield from paced(event.text, self.budget)
             elif event.kind == "reset":
                 self.was_reset = True
                 return

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
         0.80, ge=-1, le=1, validation_alias=_env("verified_similarity")
     )
 
+    # Sign-in: how long a local user stays signed in (across reloads and new tabs) before they
+    # must sign in again. Signing out or a changed password ends it sooner.
+    sign_in_hours: float = Field(168.0, gt=0, validation_alias=_env("sign_in_hours"))
+
     # Weaviate (production store)
     weaviate_url: str | None = Field(None, validation_alias=_env("weaviate_url", "WEAVIATE_URL"))
     weaviate_api_key: SecretStr | None = Field(

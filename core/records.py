@@ -13,9 +13,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
-from core.answer.types import AnswerResult
+from core.answer.types import AnswerResult, Source
 from core.vocab import DocumentStatus, Rating, is_review
 
 
@@ -211,3 +212,54 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
             }
         )
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One row of the conversation list."""
+
+    id: str
+    title: str
+    user: str | None
+    last_active: datetime
+    questions: int
+
+
+@dataclass(frozen=True)
+class CitedOriginal:
+    """A cited passage and the original it came from (`path` None once the document was
+    deleted or its file is gone: the passage as quoted is all that is left)."""
+
+    answer_id: str
+    question: str
+    source: Source
+    document_id: str
+    name: str
+    kind: str
+    path: Path | None
+    mime: str
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One answer that did not help: the question, why, and the documents it came closest to
+    (document name → best cosine similarity of a retrieved passage)."""
+
+    question: str
+    abstained: bool
+    thumbs_down: bool
+    closest: dict[str, float]
+    asked_at: datetime
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Similar questions the documents did not answer well."""
+
+    question: str  # the most frequent wording (the newest among ties)
+    asked: int
+    abstained: int
+    thumbs_down: int
+    examples: tuple[str, ...]  # other wordings, most frequent first
+    closest_documents: tuple[tuple[str, float], ...]  # (name, relevance of its best passage)
+    last_asked: datetime

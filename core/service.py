@@ -10,7 +10,7 @@ the default `actor`. Everything returned is plain data (`core.records`, `core.an
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,11 +24,22 @@ from core.db import queries
 from core.embeddings import embedding_key
 from core.ingest.consistency import CheckReport
 from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
-from core.records import DocumentInfo, FeedbackState, Report, ReviewItem
+from core.records import (
+    CitedOriginal,
+    ConversationSummary,
+    DocumentInfo,
+    FeedbackState,
+    Gap,
+    Report,
+    ReviewItem,
+)
 from core.services.ask import AskService
+from core.services.conversations import ConversationService
 from core.services.documents import DocumentService
 from core.services.insights import InsightsService
 from core.services.review import Decision, ReviewService
+from core.services.signin import SignInService
+from core.services.sources import cited_original, suggestions
 from core.stores.base import SearchFilter
 from core.vocab import DocumentStatus, FeedbackSource, Rating
 from core.wiring import FROM_SETTINGS, build
@@ -55,7 +66,15 @@ class Loupe:
         self._documents = DocumentService(self.settings, self.db, self.store, self.ingestor)
         self._review = ReviewService(self.settings, self.db, self.embeddings, self.chain.retriever)
         self._ask = AskService(self.settings, self.db, self.chain, self._review.verified_answer)
-        self._insights = InsightsService(self.settings, self.db)
+        self._insights = InsightsService(
+            self.settings,
+            self.db,
+            lambda texts: [self.embeddings.embed_query(text) for text in texts],
+            self.chain.scale,
+        )
+        self._conversations = ConversationService(self.db, self.settings.workspace)
+        # Local users' lasting sign-ins (the web app's cookie).
+        self.sign_ins = SignInService(self.db, timedelta(hours=self.settings.sign_in_hours))
 
     def refresh_feedback(self) -> None:
         self._review.refresh()
@@ -162,6 +181,27 @@ class Loupe:
     def conversation(self, conversation_id: str, *, actor: Actor = OPERATOR) -> list[AnswerResult]:
         return self._ask.conversation(conversation_id, actor=actor)
 
+    def conversations(
+        self, actor: Actor, *, search: str | None = None, everyone: bool = False
+    ) -> list[ConversationSummary]:
+        """The actor's conversations, most recently active first (everyone's for an admin)."""
+        return self._conversations.list(actor, search=search, everyone=everyone)
+
+    def rename_conversation(self, conversation_id: str, title: str, *, actor: Actor) -> str:
+        return self._conversations.rename(conversation_id, title, actor=actor)
+
+    def delete_conversation(self, conversation_id: str, *, actor: Actor) -> None:
+        """Hidden from everyone from now on; kept in SQL for audit."""
+        self._conversations.delete(conversation_id, actor=actor)
+
+    def cited_original(self, answer_id: str, n: int, *, actor: Actor) -> CitedOriginal:
+        """Passage `n` of an answer and the original it came from (for the Source page)."""
+        return cited_original(self.db, self.settings.workspace, answer_id, n, actor=actor)
+
+    def suggested_questions(self, limit: int = 4) -> list[str]:
+        """Questions a new conversation offers, drawn from the indexed documents' headings."""
+        return suggestions(self.documents(DocumentStatus.ready), limit)
+
     # Feedback and review --------------------------------------------------------------------
 
     def feedback(
@@ -240,6 +280,10 @@ class Loupe:
 
     def insights(self, *, since: datetime | None = None, actor: Actor = OPERATOR) -> Report:
         return self._insights.report(since=since, actor=actor)
+
+    def not_covered(self, *, since: datetime | None = None, actor: Actor = OPERATOR) -> list[Gap]:
+        """What the documents don't cover: abstentions and thumbs-down by similar question."""
+        return self._insights.not_covered(since=since, actor=actor)
 
     def export_feedback(
         self,

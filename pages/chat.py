@@ -1,23 +1,28 @@
 """Chat: ask the documents, see each answer with its citations and confidence, and give feedback
 on it. The conversation id lives in session state and in the URL, so a reload shows the same
-conversation, with the feedback read back from SQL."""
+conversation, with the feedback read back from SQL. The sidebar lists past conversations to
+resume, search, rename and delete; each answer can be copied, regenerated, or its question
+edited and sent again; `[n]` opens the cited passage in its original."""
 
 from __future__ import annotations
 
 from functools import partial
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import ui as shared
 from core.answer.types import AnswerResult, Source, VerifiedAnswer
 from core.auth import allows
 from core.ingest.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
-from core.records import DocumentInfo, FeedbackState
+from core.records import ConversationSummary, DocumentInfo, FeedbackState
 from core.stores.base import SearchFilter
 from core.vocab import DocumentStatus
 
 CONVERSATION = "conversation_id"  # session state and URL query parameter
-PENDING = "pending_question"  # a suggested question the user clicked
+PENDING = "pending_question"  # a question to ask on this run (suggested, regenerated, edited)
+SEARCH = "conversation_search"
+EVERYONE = "conversation_everyone"  # admins: list everyone's conversations
 VERIFIED = "verified_answers"  # answer id → the verified answer offered with it
 THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for down, 1 for up
 
@@ -92,8 +97,40 @@ def start_new_conversation() -> None:
     st.query_params.pop(CONVERSATION, None)
 
 
+def open_conversation(conversation_id: str) -> None:
+    st.session_state[CONVERSATION] = conversation_id
+    st.query_params[CONVERSATION] = conversation_id
+
+
 def ask_suggested(question: str) -> None:
     st.session_state[PENDING] = question
+
+
+def resend_edited(answer_id: str) -> None:
+    question = st.session_state.get(f"edit_question_{answer_id}", "").strip()
+    if question:
+        st.session_state[PENDING] = question
+
+
+def rename(conversation_id: str) -> None:
+    title = st.session_state.get(f"rename_{conversation_id}", "")
+    try:
+        engine.rename_conversation(conversation_id, title, actor=actor)
+    except (ValueError, LookupError, PermissionError) as exc:
+        st.toast(f"Not renamed: {exc}", icon=":material/error:")
+        return
+    st.toast("Conversation renamed.", icon=":material/check_circle:")
+
+
+def delete(conversation_id: str) -> None:
+    try:
+        engine.delete_conversation(conversation_id, actor=actor)
+    except (LookupError, PermissionError) as exc:
+        st.toast(f"Not deleted: {exc}", icon=":material/error:")
+        return
+    if st.session_state.get(CONVERSATION) == conversation_id:
+        start_new_conversation()
+    st.toast("Conversation deleted.", icon=":material/delete:")
 
 
 # Drawing -----------------------------------------------------------------------------------
@@ -163,7 +200,7 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
     verdicts = partial(verdict_control, answer_id, state)
     if low:
         shared.sources(result, verdicts)
-    shared.show_text(result.answer)
+    shared.answer_text(result)
     if state.edited_answer:
         st.info(f"Your correction: {shared.inert(state.edited_answer)}", icon=":material/edit:")
     shared.confidence_badge(result)
@@ -171,11 +208,37 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
     if not low:
         shared.sources(result, verdicts)
     feedback_controls(result, state)
+    answer_actions(result)
+
+
+def answer_actions(result: AnswerResult) -> None:
+    """Copy the answer, ask the same question again, or edit the question and send it."""
+    answer_id = result.answer_id or ""
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        shared.copy_button(result.answer, key=f"copy_{answer_id}")
+        st.button(
+            "Regenerate",
+            icon=":material/refresh:",
+            key=f"regenerate_{answer_id}",
+            type="tertiary",
+            on_click=ask_suggested,
+            args=(result.question,),
+            help="Ask the same question again in this conversation.",
+        )
+        with st.popover("Edit question", icon=":material/edit:", type="tertiary"):
+            st.text_area("Question", value=result.question, key=f"edit_question_{answer_id}")
+            st.button(
+                "Send",
+                key=f"resend_{answer_id}",
+                type="primary",
+                on_click=resend_edited,
+                args=(answer_id,),
+            )
 
 
 def ask(question: str, scope: SearchFilter | None) -> None:
     conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
-        question[:200], actor=actor
+        question, actor=actor
     )
     st.session_state[CONVERSATION] = conversation_id
     st.query_params[CONVERSATION] = conversation_id
@@ -190,7 +253,10 @@ def ask(question: str, scope: SearchFilter | None) -> None:
         render_answer(result, FeedbackState())
 
 
-def scope_controls(ready: list[DocumentInfo]) -> SearchFilter | None:
+def scope_controls(ready: list[DocumentInfo]) -> tuple[SearchFilter | None, DeltaGenerator]:
+    """The sidebar: a new-conversation button, a place for the conversation list (filled at
+    the end of the run, so a conversation started in this run is already in it), and the
+    search scope."""
     names = {doc.id: doc.name for doc in ready}
     tags = sorted({tag for doc in ready for tag in doc.tags or ()})
     # Drop choices whose document was deleted since they were made.
@@ -204,6 +270,7 @@ def scope_controls(ready: list[DocumentInfo]) -> SearchFilter | None:
             on_click=start_new_conversation,
             width="stretch",
         )
+        conversations_slot = st.container()
         st.markdown("**Search in**")
         documents = st.multiselect(
             "Documents",
@@ -216,7 +283,52 @@ def scope_controls(ready: list[DocumentInfo]) -> SearchFilter | None:
         if documents and chosen_tags:
             st.caption("Only passages in the chosen documents that carry a chosen tag are used.")
     scope = SearchFilter(tuple(documents), tuple(chosen_tags))
-    return None if scope.empty else scope
+    return None if scope.empty else scope, conversations_slot
+
+
+def conversation_list() -> None:
+    """The signed-in person's conversations (an admin may list everyone's), newest first."""
+    st.markdown("**Conversations**")
+    search = st.text_input(
+        "Search conversations",
+        key=SEARCH,
+        placeholder="Search conversations",
+        label_visibility="collapsed",
+    )
+    everyone = allows(actor, "admin") and st.toggle("Everyone's", key=EVERYONE)
+    listed = engine.conversations(actor, search=search, everyone=everyone)
+    if not listed:
+        st.caption("No conversations match." if search else "No conversations yet.")
+    current = st.session_state.get(CONVERSATION) or st.query_params.get(CONVERSATION)
+    with st.container(height=300 if len(listed) > 7 else "content", border=False):
+        for item in listed:
+            conversation_row(item, current)
+    st.divider()
+
+
+def conversation_row(item: ConversationSummary, current: str | None) -> None:
+    title, menu = st.columns([5, 1], vertical_alignment="center", gap="small")
+    owner = f" · {shared.inert(item.user)}" if item.user != actor.name else ""
+    title.button(
+        shared.inert(item.title),
+        key=f"conversation_{item.id}",
+        type="secondary" if item.id == current else "tertiary",
+        width="stretch",
+        on_click=open_conversation,
+        args=(item.id,),
+        help=f"{shared.when(item.last_active)} · {item.questions} question"
+        f"{'s' if item.questions != 1 else ''}{owner}",
+    )
+    with menu.popover("", icon=":material/more_vert:", type="tertiary"):
+        st.text_input("Title", value=item.title, key=f"rename_{item.id}")
+        st.button("Rename", key=f"do_rename_{item.id}", on_click=rename, args=(item.id,))
+        st.button(
+            "Delete conversation",
+            key=f"delete_{item.id}",
+            icon=":material/delete:",
+            on_click=delete,
+            args=(item.id,),
+        )
 
 
 def conversation_turns() -> list[AnswerResult]:
@@ -252,10 +364,28 @@ def empty_state() -> None:
         st.page_link("pages/documents.py", label="Upload documents", icon=":material/upload:")
 
 
+def suggestions(ready: list[DocumentInfo]) -> None:
+    """A new conversation offers questions: the sample set's own, or ones drawn from the
+    headings of the documents that are indexed."""
+    samples_only = all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)
+    offered = list(SAMPLE_QUESTIONS) if samples_only else engine.suggested_questions()
+    if not offered:
+        st.caption("Ask anything the documents might answer.")
+        return
+    st.caption("Try one of these:")
+    for n, suggestion in enumerate(offered):
+        st.button(
+            shared.inert(suggestion),  # drawn from the documents' headings
+            key=f"suggestion_{n}",
+            on_click=ask_suggested,
+            args=(suggestion,),
+        )
+
+
 def main() -> None:
     documents = engine.documents()
     ready = [doc for doc in documents if doc.status == DocumentStatus.ready]
-    scope = scope_controls(ready)
+    scope, conversations_slot = scope_controls(ready)
     # The input is pinned to the bottom wherever it is called; reading it first lets this run
     # know whether a question is on its way before drawing the rest.
     typed = st.chat_input("Ask a question about your documents", disabled=not ready)
@@ -270,13 +400,12 @@ def main() -> None:
             shared.show_text(turn.question)
         with st.chat_message("assistant"):
             render_answer(turn, states[turn.answer_id or ""])
-    samples_only = bool(ready) and all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)
-    if samples_only and not turns and not question:
-        st.caption("Try one of these:")
-        for n, suggestion in enumerate(SAMPLE_QUESTIONS):
-            st.button(suggestion, key=f"suggestion_{n}", on_click=ask_suggested, args=(suggestion,))
+    if ready and not turns and not question:
+        suggestions(ready)
     if question:
         ask(question, scope)
+    with conversations_slot:
+        conversation_list()
 
 
 main()

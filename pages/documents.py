@@ -17,6 +17,9 @@ from core.vocab import DocumentStatus
 UPLOADER = "uploader_generation"  # bumped after an upload, which empties the file picker
 RESULTS = "upload_results"  # the last upload's outcomes, shown until the next one
 PENDING_ACTION = "document_action"  # ("delete" | "reindex", [document ids]) awaiting confirmation
+# Bumped whenever the rows change under a selection (upload, delete, re-index): the table
+# becomes a new widget, so the browser's ticks on the old rows cannot land on other documents.
+TABLE = "documents_table_generation"
 OUTCOME_TEXT = {
     "indexed": "Indexed",
     "updated": "Updated (new version)",
@@ -42,8 +45,13 @@ def parse_tags(text: str) -> list[str]:
 
 
 def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[IngestResult]:
-    """Ingest the uploaded files, with a progress bar per file that ends in its outcome."""
-    bars = [st.progress(0.0, text=f"{shared.inert(file.name)}: waiting") for file in files]
+    """Ingest the uploaded files, with a progress bar per file that ends in its outcome (a
+    failed file's bar gives way to its error: a full bar would read as success)."""
+    slots = [st.empty() for _ in files]
+    bars = [
+        slot.progress(0.0, text=f"{shared.inert(file.name)}: waiting")
+        for slot, file in zip(slots, files, strict=True)
+    ]
 
     def report(progress: IngestProgress) -> None:
         start, end = STAGE_SPAN[progress.stage]
@@ -61,10 +69,12 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
         progress=report,
         actor=actor,
     )
-    for bar, result in zip(bars, results, strict=True):
-        bar.progress(
-            1.0, text=f"{shared.inert(result.name)}: {OUTCOME_TEXT[result.outcome].lower()}"
-        )
+    for slot, result in zip(slots, results, strict=True):
+        name = shared.inert(result.name)
+        if result.outcome == "failed":
+            slot.error(f"{name}: failed", icon=":material/error:")
+        else:
+            slot.progress(1.0, text=f"{name}: {OUTCOME_TEXT[result.outcome].lower()}")
     return results
 
 
@@ -85,12 +95,26 @@ def upload_section() -> None:
     if st.button(label, type="primary", disabled=not files, icon=":material/upload:"):
         st.session_state[RESULTS] = index_uploads(files or [], parse_tags(tags))
         # New documents come first in the table: an old row selection would point elsewhere.
-        st.session_state.pop("documents_table", None)
+        reset_table()
         # The bars stay on screen with each file's outcome; from the next run on, a new
         # (empty) file picker replaces this one, so the same files are not indexed twice.
         st.session_state[UPLOADER] = generation + 1
     if results := st.session_state.get(RESULTS):
         upload_outcomes(results)
+
+
+# Only PDFs have pages: other formats show a dash, not "None" (and the column is left out when
+# no document in the table has pages at all).
+NO_PAGES = "—"
+PAGES_COLUMN = st.column_config.TextColumn("Pages", help="Pages of a PDF; other formats have none.")
+
+
+def pages_text(pages: int | None) -> str:
+    return NO_PAGES if pages is None else str(pages)
+
+
+def reset_table() -> None:
+    st.session_state[TABLE] = st.session_state.get(TABLE, 0) + 1
 
 
 def upload_outcomes(results: list[IngestResult]) -> None:
@@ -101,30 +125,33 @@ def upload_outcomes(results: list[IngestResult]) -> None:
         st.warning(f"{summary} {failed} failed; the reasons are in the table.")
     else:
         st.success(summary)
+    paged = any(r.pages is not None for r in results)
     st.dataframe(
         [
             {
                 "File": r.name,
                 "Outcome": OUTCOME_TEXT[r.outcome],
                 "Chunks": r.chunks if r.outcome != "failed" else None,
-                "Pages": r.pages,
+                **({"Pages": pages_text(r.pages)} if paged else {}),
                 "Details": r.error or "",
             }
             for r in results
         ],
         hide_index=True,
         height=shared.table_height(len(results)),
+        column_config={"Pages": PAGES_COLUMN},
     )
 
 
 def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
     """The documents, newest first; returns the rows the admin selected."""
+    paged = any(doc.pages is not None for doc in documents)
     event = st.dataframe(
         [
             {
                 "Name": doc.name,
                 "Status": STATUS_TEXT.get(doc.status, str(doc.status)),
-                "Pages": doc.pages,
+                **({"Pages": pages_text(doc.pages)} if paged else {}),
                 "Chunks": doc.chunk_count,
                 "Size (KB)": round(doc.size_bytes / 1024, 1),
                 "Tags": list(doc.tags or []),
@@ -135,11 +162,12 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
             for doc in documents
         ],
         hide_index=True,
-        key="documents_table",
+        key=f"documents_table_{st.session_state.get(TABLE, 0)}",
         on_select="rerun",
         selection_mode="multi-row",
         height=shared.table_height(len(documents), max_rows=15),
         column_config={
+            "Pages": PAGES_COLUMN,
             "Tags": st.column_config.ListColumn("Tags"),
             "Uploaded": st.column_config.DatetimeColumn("Uploaded", format="YYYY-MM-DD HH:mm"),
         },
@@ -166,6 +194,10 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
         st.info(f"Re-index {names} from the stored originals?", icon=":material/refresh:")
     yes, no = st.columns(2)
     if yes.button(f"Yes, {action}", type="primary", key="confirm_action"):
+        # Settled before the work starts: a click while it runs starts a new run that must
+        # find neither this confirmation nor ticks on rows that are about to change.
+        st.session_state.pop(PENDING_ACTION)
+        reset_table()
         with st.status(f"{action.capitalize()}…") as status:
             for doc in chosen:
                 if action == "delete":
@@ -175,8 +207,6 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
                     result = engine.reindex(doc.id, actor=actor)
                     shared.show_text(f"{doc.name}: {result.outcome} ({result.chunks} chunks)")
             status.update(label=f"{action.capitalize()} done.", state="complete")
-        st.session_state.pop(PENDING_ACTION)
-        st.session_state.pop("documents_table", None)
         st.toast(f"{action.capitalize()} done: {names}.", icon=":material/check_circle:")
         st.rerun()
     if no.button("Cancel", key="cancel_action"):
@@ -209,6 +239,7 @@ def actions(selected: list[DocumentInfo]) -> None:
         if st.form_submit_button("Save tags"):
             with st.spinner("Saving tags and re-indexing…"):
                 engine.set_document_tags(doc.id, parse_tags(text), actor=actor)
+            reset_table()
             st.toast(f"Tags of {shared.inert(doc.name)} saved.", icon=":material/check_circle:")
             st.rerun()
 

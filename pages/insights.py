@@ -1,5 +1,6 @@
 """Insights (admins): how much Loupe is used, how well it answers, what it costs, which documents
-it leans on (and which mislead), and the feedback as CSV or JSON Lines to take elsewhere."""
+it leans on (and which mislead), what the documents don't cover, and the feedback as CSV or
+JSON Lines to take elsewhere."""
 
 from __future__ import annotations
 
@@ -154,6 +155,47 @@ def documents(report: Report) -> None:
         )
 
 
+def not_covered(since: datetime | None) -> None:
+    """Questions the documents did not answer (abstentions, thumbs-down), grouped by similar
+    question, with the documents that came closest: what to add or fix."""
+    st.subheader("What the documents don't cover")
+    gaps = engine.not_covered(since=since, actor=actor)
+    if not gaps:
+        st.caption("Every question in this period was answered and none got a thumbs-down.")
+        return
+    st.caption(
+        "Questions Loupe could not answer from the documents, or whose answer got a "
+        "thumbs-down, grouped by similar question. The closest documents are where an answer "
+        "was looked for: add what is missing there, or a new document."
+    )
+    st.dataframe(
+        [
+            {
+                "Question": gap.question,
+                "Asked": gap.asked,
+                "Not answered": gap.abstained,
+                "Thumbs down": gap.thumbs_down,
+                "Also asked as": list(gap.examples),
+                "Closest documents": [
+                    f"{name} ({relevance:.0%})" for name, relevance in gap.closest_documents
+                ],
+                "Last asked": gap.last_asked.astimezone(),
+            }
+            for gap in gaps
+        ],
+        hide_index=True,
+        height=shared.table_height(len(gaps)),
+        column_config={
+            "Question": st.column_config.TextColumn("Question", width="large"),
+            "Also asked as": st.column_config.ListColumn("Also asked as"),
+            "Closest documents": st.column_config.ListColumn(
+                "Closest documents", help="Relevance of the best passage each one offered."
+            ),
+            "Last asked": st.column_config.DatetimeColumn("Last asked", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+
+
 def exports(since: datetime | None) -> None:
     st.subheader("Export")
     csv_col, jsonl_col = st.columns(2)
@@ -199,6 +241,7 @@ def main() -> None:
     usage_and_quality(report)
     cost(report)
     documents(report)
+    not_covered(since)
     exports(since)
 
 

@@ -15,13 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, select, true
+from sqlalchemy import Select, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.models import Answer, Feedback, Rating
-from core.records import Report
+from core.records import Miss, Report
 from core.vocab import is_review
+
+# Most recent misses considered for "what the documents don't cover": enough for weeks of
+# use, few enough to cluster at once.
+MAX_MISSES = 2000
 
 
 @dataclass(frozen=True)
@@ -357,3 +361,43 @@ def feedback_rows(
         }
         for fb, answer in s.execute(query).tuples()
     ]
+
+
+def misses(
+    s: Session, workspace: str, *, no_answer: str, since: datetime | None = None
+) -> list[Miss]:
+    """Answers that abstained (or answered `no_answer`) or whose newest rating is a
+    thumbs-down, newest first: what the documents did not cover."""
+    latest = _latest_ratings()
+    rows = s.execute(
+        select(Answer, latest.c.rating)
+        .outerjoin(latest, latest.c.answer_id == Answer.id)
+        .where(
+            _answers_where(workspace, since),
+            or_(
+                Answer.generator == "none",
+                Answer.answer == no_answer,
+                latest.c.rating == Rating.down,
+            ),
+        )
+        .order_by(Answer.created_at.desc())
+        .limit(MAX_MISSES)
+    )
+    found = []
+    for answer, rating in rows:
+        closest: dict[str, float] = {}
+        for source in answer.sources or []:
+            similarity = source.get("vector_score")
+            name = str(source.get("document") or "")
+            if name and similarity is not None:
+                closest[name] = max(closest.get(name, -1.0), float(similarity))
+        found.append(
+            Miss(
+                question=answer.question,
+                abstained=answer.generator == "none" or answer.answer.strip() == no_answer,
+                thumbs_down=rating == Rating.down,
+                closest=closest,
+                asked_at=answer.created_at,
+            )
+        )
+    return found

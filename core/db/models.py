@@ -118,10 +118,30 @@ class Conversation(Base):
     user: Mapped[str | None] = mapped_column(String(128))
     title: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Deleting a conversation hides it from its owner; the row and its answers stay for audit
+    # (and keep feeding review and insights).
+    deleted_at: Mapped[datetime | None] = mapped_column()
+    deleted_by: Mapped[str | None] = mapped_column(String(128))
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="conversation", order_by="Answer.created_at"
     )
+
+
+class SignIn(Base):
+    """A local sign-in that outlasts the browser tab: the cookie holds a random token, this row
+    only its SHA-256, so a leaked database does not sign anyone in. Signing out revokes the
+    row; a changed password no longer matches the fingerprint, which ends it too."""
+
+    __tablename__ = "sign_ins"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(128), index=True)
+    # SHA-256 of the user's bcrypt hash when they signed in.
+    password_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class PromptVersion(Base):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, case, cast, exists, func, select
+from sqlalchemy import Select, String, case, cast, delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,6 +24,8 @@ from core.db.models import (
     Feedback,
     PromptVersion,
     Rating,
+    SignIn,
+    utcnow,
 )
 from core.vocab import REVIEWER_ROLES, FeedbackSource, Role, Verdict
 
@@ -309,3 +311,104 @@ def review_progress(s: Session, workspace: str) -> tuple[int, int]:
         select(func.count(), func.count().filter(_reviewed)).where(Answer.workspace == workspace)
     ).one()
     return reviewed, total - reviewed
+
+
+# Conversation list (the chat sidebar)
+
+
+def list_conversations(
+    s: Session,
+    workspace: str,
+    *,
+    user: str | None,
+    search: str | None = None,
+    limit: int = 50,
+) -> list[tuple[Conversation, datetime, int]]:
+    """(conversation, last activity, questions) for the sidebar, most recently active first.
+
+    `user=None` lists everyone's (admins); deleted conversations are never listed. `search`
+    matches the title or any question or answer in the conversation, case-insensitively.
+    """
+    turns = (
+        select(
+            Answer.conversation_id.label("id"),
+            func.max(Answer.created_at).label("last"),
+            func.count().label("turns"),
+        )
+        .group_by(Answer.conversation_id)
+        .subquery()
+    )
+    last = func.coalesce(turns.c.last, Conversation.created_at)
+    query = (
+        select(Conversation, last, func.coalesce(turns.c.turns, 0))
+        .outerjoin(turns, turns.c.id == Conversation.id)
+        .where(Conversation.workspace == workspace, Conversation.deleted_at.is_(None))
+    )
+    if user is not None:
+        query = query.where(Conversation.user == user)
+    if search and search.strip():
+        pattern = f"%{search.strip()}%"
+        mentions = exists().where(
+            Answer.conversation_id == Conversation.id,
+            Answer.question.ilike(pattern) | Answer.answer.ilike(pattern),
+        )
+        query = query.where(Conversation.title.ilike(pattern) | mentions)
+    rows = s.execute(query.order_by(last.desc(), Conversation.id.desc()).limit(limit))
+    return [(conversation, when, int(count)) for conversation, when, count in rows]
+
+
+def open_conversation(s: Session, workspace: str, conversation_id: str) -> Conversation | None:
+    """The conversation, unless it is in another workspace or deleted."""
+    conversation = s.get(Conversation, conversation_id)
+    if conversation is None or conversation.workspace != workspace:
+        return None
+    return None if conversation.deleted_at is not None else conversation
+
+
+def soft_delete_conversation(s: Session, conversation: Conversation, by: str) -> None:
+    """Hide the conversation from everyone's list; its row and answers stay for audit."""
+    conversation.deleted_at = utcnow()
+    conversation.deleted_by = by
+    s.flush()
+
+
+# Sign-ins (local users' lasting sessions)
+
+
+def add_sign_in(
+    s: Session, token_hash: str, user: str, password_fingerprint: str, expires_at: datetime
+) -> SignIn:
+    sign_in = SignIn(
+        token_hash=token_hash,
+        user=user,
+        password_fingerprint=password_fingerprint,
+        expires_at=expires_at,
+    )
+    s.add(sign_in)
+    s.flush()
+    return sign_in
+
+
+def live_sign_in(s: Session, token_hash: str, now: datetime) -> SignIn | None:
+    """The sign-in for this token if it is neither expired nor revoked."""
+    sign_in = s.get(SignIn, token_hash)
+    if sign_in is None or sign_in.revoked_at is not None or sign_in.expires_at <= now:
+        return None
+    return sign_in
+
+
+def revoke_sign_in(s: Session, token_hash: str, now: datetime) -> bool:
+    sign_in = s.get(SignIn, token_hash)
+    if sign_in is None or sign_in.revoked_at is not None:
+        return False
+    sign_in.revoked_at = now
+    s.flush()
+    return True
+
+
+def forget_expired_sign_ins(s: Session, now: datetime) -> int:
+    """Delete sign-ins that can no longer be used, so the table stays small."""
+    result = s.execute(
+        delete(SignIn).where((SignIn.expires_at <= now) | SignIn.revoked_at.is_not(None))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -9,6 +9,7 @@ network allows.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -211,6 +212,15 @@ class SimilarityScale:
 
     def strength(self, similarity: float) -> float:
         return max(0.0, min(1.0, (similarity - self.unrelated) / (self.related - self.unrelated)))
+
+    def relevance(self, similarity: float) -> float:
+        """The similarity as the one relevance figure people are shown: 10% at the model's
+        unrelated level, 50% half-way, 90% at its related level, smoothly in between and
+        beyond. Unlike `strength` it is never clipped to 0% or 100%, so a passage that was cited
+        for its words but is weakly similar in meaning reads "low", not "0%"."""
+        half_width = (self.related - self.unrelated) / 2
+        midpoint = self.unrelated + half_width
+        return 1.0 / (1.0 + math.exp(-math.log(9) * (similarity - midpoint) / half_width))
 
 
 @dataclass(frozen=True)

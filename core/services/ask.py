@@ -16,6 +16,7 @@ from core.db import queries
 from core.db.models import Answer
 from core.db.session import Database
 from core.embeddings import model_name
+from core.services.conversations import readable, title_from
 from core.stores.base import SearchFilter
 from core.vocab import Role
 
@@ -91,12 +92,13 @@ class AskService:
             yield event
 
     def relevance(self, source: Source) -> float:
-        """How well a passage matches its question, from 0 (unrelated) to 1 (clearly related),
-        on the embedding model's own similarity scale. The fused score cannot say this: it
-        ranks passages within one result, so the best of a poor lot still scores 1."""
+        """The one relevance figure a passage shows: its similarity on the embedding model's
+        own scale (`SimilarityScale.relevance`). The fused score cannot say this: it ranks
+        passages within one result, so the best of a poor lot still scores 1; it stands in
+        only for a keyword-only hit, which has no similarity."""
         if source.vector_score is None:
             return source.score
-        return self.chain.scale.strength(source.vector_score)
+        return self.chain.scale.relevance(source.vector_score)
 
     def conversation_history(self, conversation_id: str, *, actor: Actor) -> list[tuple[str, str]]:
         """The turns of a conversation its owner (or an admin) may read, oldest first."""
@@ -108,8 +110,8 @@ class AskService:
         """The conversation's turns, once `actor` is found to own it (or, with `readers_too`,
         to be an admin, who may read every conversation but continue none but their own)."""
         with self.db.session() as s:
-            conversation = queries.get_conversation(s, conversation_id)
-            if conversation is None or conversation.workspace != self.settings.workspace:
+            conversation = queries.open_conversation(s, self.settings.workspace, conversation_id)
+            if conversation is None:  # unknown, another workspace's, or deleted
                 raise LookupError(f"No conversation {conversation_id}")
             if conversation.user != actor.name and not (readers_too and allows(actor, Role.admin)):
                 raise PermissionError("This conversation belongs to someone else.")
@@ -119,19 +121,16 @@ class AskService:
             return turns
 
     def new_conversation(self, title: str | None, *, actor: Actor) -> str:
-        """A new conversation owned by `actor`."""
+        """A new conversation owned by `actor`, titled from its first question (`title_from`)."""
         with self.db.session() as s:
-            return queries.create_conversation(s, self.settings.workspace, actor.name, title).id
+            clean = title_from(title) if title else None
+            return queries.create_conversation(s, self.settings.workspace, actor.name, clean).id
 
     def conversation(self, conversation_id: str, *, actor: Actor) -> list[AnswerResult]:
         """A conversation's answers as they were given, oldest first, for showing it again
         (after a reload). Only its owner and admins may read it."""
         with self.db.session() as s:
-            conversation = queries.get_conversation(s, conversation_id)
-            if conversation is None or conversation.workspace != self.settings.workspace:
-                raise LookupError(f"No conversation {conversation_id}")
-            if conversation.user != actor.name and not allows(actor, Role.admin):
-                raise PermissionError("This conversation belongs to someone else.")
+            readable(s, self.settings.workspace, conversation_id, actor)  # deleted: LookupError
             rows = queries.conversation_answers(s, conversation_id)
             return [result_from_row(row) for row in rows]
 

@@ -3,6 +3,7 @@ exception the page showed, the sample files, and the page text for `in` checks."
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import bcrypt
 from streamlit.testing.v1 import AppTest
 
 import ui as _shared
+from core.auth import AuthConfig
 from core.ingest.pipeline import IngestItem
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -48,14 +50,21 @@ def users_secrets() -> dict[str, Any]:
     return {"auth": {"users": users}}
 
 
+def sign_in_token(name: str, secrets: dict[str, Any] | None = None) -> str:
+    """A live sign-in for a local user, as the sign-in form makes one."""
+    config = AuthConfig.from_secrets((secrets or users_secrets())["auth"])
+    return _shared.engine().sign_ins.issue(config.users[name]).token
+
+
 def make_app(*, signed_in: str | None = None, secrets: dict[str, Any] | None = None) -> AppTest:
-    """The app, in single-user mode by default, or with local users and `signed_in` as one."""
+    """The app, in single-user mode by default, or with local users and `signed_in` as one
+    (signed in in this browser session, as after the sign-in form)."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if secrets is None:
         secrets = users_secrets() if signed_in else {"auth": {}}
     at.secrets = secrets
     if signed_in:
-        at.session_state[_shared.LOCAL_USER] = signed_in
+        at.session_state[_shared.SIGN_IN_TOKEN] = sign_in_token(signed_in, secrets)
     return at
 
 
@@ -72,11 +81,23 @@ def on_page(at: AppTest, page: str) -> AppTest:
     return run(run(at).switch_page(page))
 
 
+# A citation marker as the chat links it: `[\[1\]](./source?answer=…&n=1)`.
+LINKED_MARKER = re.compile(r"\[\\\[(\d+)\\\]\]\(\./source\?answer=\w+&n=\d+\)")
+INERT_ESCAPE = re.compile(r"\\(.)")
+
+
 def answer_shown(reply: Any) -> str:
-    """The answer text in an assistant chat message: its one text block outside the source
-    expanders (answers are shown through `st.text`, never as Markdown)."""
-    [answer] = [node.value for node in reply.children.values() if node.type == "text"]
-    return str(answer)
+    """The answer text in an assistant chat message, as the reader sees it: its Markdown
+    block outside the source expanders (inert text, `ui.inert`, whose only links are the
+    citations), with the links and escapes taken off again."""
+    answer = next(
+        str(node.value)
+        for node in reply.children.values()
+        if node.type == "markdown" and "-badge[" not in str(node.value)
+    )
+    plain = LINKED_MARKER.sub(lambda m: f"[{m.group(1)}]", answer)
+    plain = INERT_ESCAPE.sub(r"\1", plain.replace("  \n", "\n"))
+    return plain.replace("\u2060", "").replace("\u00a0", " ")
 
 
 def texts(at: AppTest) -> str:

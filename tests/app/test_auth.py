@@ -3,6 +3,7 @@ that is too low, and the three sign-in modes (single-user, local users, OIDC via
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import bcrypt
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 import ui as _shared
 from core.auth import OPERATOR, SINGLE_USER, Actor, AuthConfig, allows, require
@@ -37,11 +39,24 @@ OIDC = {
 
 
 def registered_pages(at: AppTest) -> set[str]:
-    """The pages st.navigation registered on the last run (file names; titles for callables)."""
-    return {
-        Path(str(info["script_path"])).name if info.get("script_path") else str(info["page_name"])
-        for info in at._registered_pages.values()
-    }
+    """The page files st.navigation registered on the last run; when there are none, the
+    titles of the pages it registered (the sign-in form under every address)."""
+    infos = at._registered_pages.values()
+    files = {Path(str(info["script_path"])).name for info in infos if info.get("script_path")}
+    return files or {str(info["page_name"]) for info in infos}
+
+
+def deep_link(at: AppTest, url_path: str) -> AppTest:
+    """Open the app at `/url_path`, as a bookmark or a pasted link does: the browser asks for
+    the page by its address, whose hash names the page (Streamlit hashes `url_path`)."""
+    at._page_hash = calc_hash(url_path)
+    return at
+
+
+def with_cookie(monkeypatch: pytest.MonkeyPatch, token: str | None) -> None:
+    """The browser's cookie jar: AppTest cannot send cookies, so the one place the app reads
+    the sign-in cookie from is replaced (the browser test covers the real cookie)."""
+    monkeypatch.setattr(_shared, "browser_cookie", lambda: token)
 
 
 # The roles ------------------------------------------------------------------------------
@@ -62,9 +77,9 @@ def test_roles_include_the_ones_below() -> None:
 @pytest.mark.parametrize(
     ("signed_in", "pages"),
     [
-        ("uma", {"chat.py"}),
-        ("erin", {"chat.py", "review.py"}),
-        ("ada", {"chat.py", "review.py", "documents.py", "insights.py"}),
+        ("uma", {"chat.py", "source.py"}),
+        ("erin", {"chat.py", "source.py", "review.py"}),
+        ("ada", {"chat.py", "source.py", "review.py", "documents.py", "insights.py"}),
     ],
 )
 def test_each_role_sees_only_its_pages(engine: Loupe, signed_in: str, pages: set[str]) -> None:
@@ -119,7 +134,13 @@ def test_core_refuses_calls_above_the_actors_role(documents: Loupe) -> None:
 
 def test_single_user_mode_makes_the_one_user_admin_and_says_so(engine: Loupe) -> None:
     at = run(make_app())
-    assert registered_pages(at) == {"chat.py", "review.py", "documents.py", "insights.py"}
+    assert registered_pages(at) == {
+        "chat.py",
+        "source.py",
+        "review.py",
+        "documents.py",
+        "insights.py",
+    }
     assert "Single-user local mode: no users are configured" in texts(at)
     assert not [b for b in at.sidebar.button if b.label == "Sign out"]
 
@@ -135,12 +156,76 @@ def test_local_sign_in_checks_the_bcrypt_password(engine: Loupe) -> None:
 
     at.text_input[1].input(password("erin"))
     run(at.button[0].click())
-    assert registered_pages(at) == {"chat.py", "review.py"}
+    assert registered_pages(at) == {"chat.py", "source.py", "review.py"}
     assert at.session_state[_shared.ACTOR] == Actor("erin", "expert", "Erin", "local")
 
     run(next(b for b in at.sidebar.button if b.label == "Sign out").click())
     assert at.title[0].value == "Sign in to Loupe"
-    assert _shared.LOCAL_USER not in at.session_state
+    assert _shared.SIGN_IN_TOKEN not in at.session_state
+
+
+def sign_in_with_form(at: AppTest, name: str) -> AppTest:
+    at.text_input[0].input(name)
+    at.text_input[1].input(password(name))
+    return run(at.button[0].click())
+
+
+def test_a_local_sign_in_survives_a_reload_until_signing_out(
+    engine: Loupe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = sign_in_with_form(run(make_app(secrets=users_secrets())), "erin")
+    token = at.session_state[_shared.SIGN_IN_TOKEN]
+    # The run after signing in hands the browser its cookie (Streamlit cannot set cookies).
+    assert any(type(e).__name__ == "UnknownElement" for e in at.main)
+
+    # A reload is a new session with nothing but the cookie: still signed in, no form.
+    with_cookie(monkeypatch, token)
+    reloaded = run(make_app(secrets=users_secrets()))
+    assert reloaded.session_state[_shared.ACTOR] == Actor("erin", "expert", "Erin", "local")
+    assert registered_pages(reloaded) == {"chat.py", "source.py", "review.py"}
+
+    # Signing out (in the reloaded tab) revokes the sign-in: the cookie no longer works,
+    # here or in any other tab that still holds it.
+    run(next(b for b in reloaded.sidebar.button if b.label == "Sign out").click())
+    assert reloaded.title[0].value == "Sign in to Loupe"
+    again = run(make_app(secrets=users_secrets()))
+    assert again.title[0].value == "Sign in to Loupe" and again.session_state[_shared.ACTOR] is None
+
+
+def test_a_changed_password_ends_a_lasting_sign_in(
+    engine: Loupe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = sign_in_with_form(run(make_app(secrets=users_secrets())), "uma")
+    with_cookie(monkeypatch, at.session_state[_shared.SIGN_IN_TOKEN])
+    changed = copy.deepcopy(users_secrets())
+    changed["auth"]["users"]["uma"]["password_hash"] = bcrypt.hashpw(
+        b"a new password", bcrypt.gensalt(4)
+    ).decode()
+    reloaded = run(make_app(secrets=changed))
+    assert reloaded.title[0].value == "Sign in to Loupe"
+
+
+def test_a_deep_link_lands_on_its_page_after_sign_in(
+    engine: Loupe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Signed out, /documents shows the sign-in form (not "Page not found")...
+    at = run(deep_link(make_app(secrets=users_secrets()), "documents"))
+    assert at.title[0].value == "Sign in to Loupe"
+    # ...and signing in there opens Documents, the page asked for.
+    sign_in_with_form(at, "ada")
+    assert at.title[0].value == "Documents"
+
+    # Signed in already (the cookie), a deep link opens its page at once.
+    with_cookie(monkeypatch, at.session_state[_shared.SIGN_IN_TOKEN])
+    direct = run(deep_link(make_app(secrets=users_secrets()), "insights"))
+    assert direct.title[0].value == "Insights"
+
+
+def test_a_deep_link_above_the_role_is_refused(engine: Loupe) -> None:
+    at = run(deep_link(make_app(signed_in="uma"), "documents"))
+    assert at.title[0].value == "Documents"
+    assert at.error[0].value == "Documents needs the admin role; Uma is signed in as user."
+    assert not at.dataframe and not at.file_uploader  # nothing of the real page
 
 
 def test_oidc_sign_in_maps_roles_by_email(engine: Loupe) -> None:
@@ -152,13 +237,19 @@ def test_oidc_sign_in_maps_roles_by_email(engine: Loupe) -> None:
 
     at.user = {"is_logged_in": True, "email": "dana@example.com", "name": "Dana"}
     run(at)
-    assert registered_pages(at) == {"chat.py", "review.py", "documents.py", "insights.py"}
+    assert registered_pages(at) == {
+        "chat.py",
+        "source.py",
+        "review.py",
+        "documents.py",
+        "insights.py",
+    }
     assert "**Dana** · admin" in [m.value for m in at.sidebar.markdown]
 
     other = make_app(secrets={"auth": OIDC})
     other.user = {"is_logged_in": True, "email": "sam@example.com", "name": "Sam"}
     run(other)
-    assert registered_pages(other) == {"chat.py"}
+    assert registered_pages(other) == {"chat.py", "source.py"}
 
 
 def test_a_broken_auth_section_is_reported_not_ignored(engine: Loupe) -> None:

