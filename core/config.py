@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     )
     embedding_model: str | None = Field(None, validation_alias=_env("embedding_model"))
     embed_batch_size: int = Field(64, ge=1, validation_alias=_env("embed_batch_size"))
-    # How the bundled MiniLM runs. onnx-int8 embeds ~1.8x faster than torch on CPU (one question
-    # ~6x) with no loss of hybrid retrieval quality on ArguAna (bench/FINDINGS.md); torch is
-    # the reference.
+    # How the bundled models (MiniLM, e5) run. onnx-int8 embeds MiniLM ~1.8x faster than torch
+    # on CPU (one question ~6x) with no loss of hybrid retrieval quality on ArguAna
+    # (bench/FINDINGS.md); torch is the reference.
     embedding_runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
         "onnx-int8", validation_alias=_env("embedding_runtime")
     )
@@ -92,8 +92,12 @@ class Settings(BaseSettings):
     )
 
     # Chunking
-    chunk_size: int = Field(1000, ge=100, validation_alias=_env("chunk_size"))
-    chunk_overlap: int = Field(150, ge=0, validation_alias=_env("chunk_overlap"))
+    # In tokens of the embedding model, counted by its own tokenizer, so nothing past its window
+    # is cut off unseen; unset, the model's whole window (MiniLM 254, e5 507 after special
+    # tokens and prefix), and never more. Hosted models count characters (1000 unset).
+    # Overlap unset: 15% of the size. Changing either takes effect on re-indexing.
+    chunk_size: int | None = Field(None, ge=16, validation_alias=_env("chunk_size"))
+    chunk_overlap: int | None = Field(None, ge=0, validation_alias=_env("chunk_overlap"))
 
     # Ingestion limits: a file over these is refused with a message saying which limit and how
     # to change it. Memory stays flat in a file's size (chunks are embedded and written in
@@ -163,7 +167,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_size:
+        if (
+            self.chunk_size is not None
+            and self.chunk_overlap is not None
+            and self.chunk_overlap >= self.chunk_size
+        ):
             raise ValueError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
                 f"({self.chunk_size})"

@@ -21,6 +21,7 @@ from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import OPERATOR, Actor
 from core.config import Settings, get_settings
 from core.db import queries
+from core.embeddings import embedding_key
 from core.ingest.consistency import CheckReport
 from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
 from core.records import (
@@ -115,6 +116,14 @@ class Loupe:
 
     def documents(self, status: DocumentStatus | None = None) -> list[DocumentInfo]:
         return self._documents.documents(status)
+
+    def stale_documents(self) -> list[DocumentInfo]:
+        """Documents indexed with another embedding model: not searched until re-indexed."""
+        return self._documents.stale()
+
+    @property
+    def embedding_model(self) -> str:
+        return embedding_key(self.settings)
 
     def delete_document(self, document_id: str, *, actor: Actor = OPERATOR) -> bool:
         return self._documents.delete(document_id, actor=actor)

@@ -21,6 +21,7 @@ from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db.session import Database
 from core.embeddings import dimension, get_embeddings, model_name, similarity_scale
+from core.ingest.chunking import chunk_plan
 from core.ingest.loaders import ZipLimits
 from core.ingest.pipeline import IngestLimits, Ingestor
 from core.ingest.serving import ReadyVersions
@@ -54,8 +55,7 @@ def make_ingestor(
         embeddings=embeddings,
         files_dir=settings.files_dir,
         workspace=settings.workspace,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        chunking=chunk_plan(settings, embeddings),
         embed_batch_size=settings.embed_batch_size,
         limits=IngestLimits(
             max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
