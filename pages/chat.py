@@ -117,7 +117,7 @@ def rename(conversation_id: str) -> None:
     try:
         engine.rename_conversation(conversation_id, title, actor=actor)
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not renamed: {exc}", icon=":material/error:")
+        st.toast(f"Not renamed: {shared.inert(exc)}", icon=":material/error:")
         return
     st.toast("Conversation renamed.", icon=":material/check_circle:")
 
@@ -126,7 +126,7 @@ def delete(conversation_id: str) -> None:
     try:
         engine.delete_conversation(conversation_id, actor=actor)
     except (LookupError, PermissionError) as exc:
-        st.toast(f"Not deleted: {exc}", icon=":material/error:")
+        st.toast(f"Not deleted: {shared.inert(exc)}", icon=":material/error:")
         return
     if st.session_state.get(CONVERSATION) == conversation_id:
         start_new_conversation()
