@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.answer.types import AnswerResult, AskEvent, Source
+from core.answer.types import AnswerResult, AskEvent, Confidence, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, LocalUser, require
 from core.ingest.pipeline import IngestProgress
 from core.service import Loupe
@@ -268,14 +268,26 @@ def copy_button(text: str, key: str) -> None:
     _copy_button(data=text, key=key, width="content")
 
 
+def confidence_help(confidence: Confidence) -> str:
+    """The tooltip: the reasons, largest effect first, and what the number is."""
+    lines = [f"- {inert(reason)}" for reason in confidence.reasons]
+    if confidence.calibration:
+        lines.append(f"\nP(right) from calibration `{confidence.calibration}`")
+        if confidence.threshold is not None:
+            lines.append(f"; answers below {confidence.threshold:.0%} are withheld.")
+    else:
+        lines.append("\nUncalibrated score (no calibration for this embedding model).")
+    return "\n".join(lines)
+
+
 def confidence_badge(result: AnswerResult) -> None:
-    """High / medium / low, with the reasons on hover."""
+    """ "Likely right (83%)", with the reasons and the calibration version on hover."""
     confidence = result.confidence
     st.badge(
-        f"{confidence.label.capitalize()} confidence · {confidence.score:.0%}",
+        confidence.phrase.capitalize(),
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
-        help="\n".join(f"- {inert(reason)}" for reason in confidence.reasons) or None,
+        help=confidence_help(confidence),
     )
 
 
@@ -383,7 +395,13 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
             if verdict_widget is not None:
                 verdict_widget(source)
     if other:
-        label = "Retrieved passages" if not cited else f"{len(other)} more retrieved, not cited"
+        label = (
+            f"{len(other)} more retrieved, not cited"
+            if cited
+            else "Closest passages (leads, not an answer)"
+            if result.generator == "none"
+            else "Retrieved passages"
+        )
         with st.expander(label, expanded=low and not cited):
             for source in other:
                 st.markdown(f"**{source_title(source)}**")

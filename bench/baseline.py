@@ -59,7 +59,7 @@ from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.embeddings import model_name
 from core.evaluation.metrics import distinct_documents, ndcg_at_k
-from core.ingest.chunking import chunk_sections
+from core.ingest.chunking import chunk_plan, chunk_sections
 from core.ingest.loaders import load_bytes
 from core.stores.base import Chunk, chunk_id
 from core.stores.lancedb import LanceDBStore
@@ -78,13 +78,14 @@ def prepare() -> dict[str, Any]:
     settings = Settings()
     data = load_arguana(s.arguana_corpus_docs, s.arguana_queries)
     embeddings = load_embeddings()
+    plan = chunk_plan(settings, embeddings)
     start = time.perf_counter()
     texts: list[str] = []
     doc_ids: list[str] = []
     for doc_id, (title, text) in data.corpus.items():
         loaded = load_bytes(f"{doc_id}.txt", arguana_file_text(title, text).encode())
         for draft in chunk_sections(
-            loaded.sections, size=settings.chunk_size, overlap=settings.chunk_overlap
+            loaded.sections, size=plan.size, overlap=plan.overlap, length=plan.length
         ):
             texts.append(f"{draft.heading}\n{draft.text}" if draft.heading else draft.text)
             doc_ids.append(doc_id)

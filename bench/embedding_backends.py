@@ -1,6 +1,6 @@
 """The embedding floor: the bundled MiniLM on torch against the same model on onnxruntime.
 
-The ONNX runtime is Loupe's own (`core.embeddings.onnx_minilm`: the bundled weights exported
+The ONNX runtime is Loupe's own (`core.embeddings.onnx_encoder`: the bundled weights exported
 with torch's exporter, int8 by onnxruntime's dynamic quantization), exported here into a fresh
 folder so the export and quantization are timed.
 
@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,7 @@ from bench.common import (
 )
 from core.config import Settings
 from core.embeddings import get_embeddings
-from core.embeddings.onnx_minilm import OnnxMiniLMEmbeddings, Precision, onnx_model_file
+from core.embeddings.onnx_encoder import Encoder, OnnxEmbeddings, Precision, onnx_model_file
 from core.evaluation.metrics import distinct_documents, ndcg_at_k
 
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
@@ -47,10 +46,10 @@ BATCHES = (32, 64, 128)
 THREADS = (1, 2)
 
 
-def model_dir() -> Path:
-    from core.embeddings import bundled_minilm_path
+def model_dir() -> Encoder:
+    from core.embeddings import bundled_minilm
 
-    return Path(bundled_minilm_path())
+    return bundled_minilm()
 
 
 def torch_backend(threads: int, batch_size: int) -> Embeddings:
@@ -113,7 +112,7 @@ def main() -> None:
         if backend == "torch":
             return torch_backend(threads, batch)
         precision: Precision = "fp32" if backend == "onnx-fp32" else "int8"
-        return OnnxMiniLMEmbeddings(
+        return OnnxEmbeddings(
             model_dir(), folder, precision=precision, batch_size=batch, threads=threads
         )
 

@@ -46,6 +46,7 @@ from bench.common import (
 from core.config import Settings
 from core.db.session import Database
 from core.ingest import pipeline
+from core.ingest.chunking import chunk_plan
 from core.ingest.pipeline import IngestItem, Ingestor
 from core.stores.base import Chunk, SearchFilter, VectorStore
 from core.stores.lancedb import LanceDBStore
@@ -138,8 +139,7 @@ def run_pipeline(name: str, items: Sequence[IngestItem], embeddings: Embeddings)
         embeddings=timed,
         files_dir=folder / "files",
         workspace="bench",
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        chunking=chunk_plan(settings, embeddings),
         embed_batch_size=settings.embed_batch_size,
     )
     with stage_timers(watch):

@@ -1,8 +1,8 @@
 """Render bench/RESULTS.md from the JSON results of the last run (bench/results/*.json).
 
 The tables are generated; the findings (decisions and the figures behind them) come from
-bench/FINDINGS.md, written by hand and appended as they are. `python -m bench.report` re-renders
-without re-running anything.
+bench/KOREAN.md and bench/FINDINGS.md, written by hand and appended as they are.
+`python -m bench.report` re-renders without re-running anything.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bench.common import BENCH_DIR, FULL, QUICK, load_result
 
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 FINDINGS_MD = BENCH_DIR / "FINDINGS.md"
+KOREAN_MD = BENCH_DIR / "KOREAN.md"  # issue #14's measurements, written by hand
 NDCG_RULE = 0.005  # keep a faster embedding backend only if nDCG@10 drops by less than this
 
 
@@ -408,8 +409,8 @@ def backends_section(data: dict[str, Any] | None) -> str:
     out += [
         "The bundled all-MiniLM-L6-v2 on torch (sentence-transformers) against the same "
         "weights exported to ONNX (torch's exporter, offline) on onnxruntime, fp32 and int8 "
-        "(dynamic quantization, per-channel weight scales), as `core/onnx_minilm.py` runs "
-        "them. Throughput in "
+        "(dynamic quantization, per-channel weight scales), as "
+        "`core/embeddings/onnx_encoder.py` runs them. Throughput in "
         f"texts/s on {data['texts']} ArguAna chunks (mean {data['mean_chars']:.0f} characters); "
         "query latency is one short XQuAD question at a time (the query path). Export took "
         f"{f(data['export_s'])} s, quantization {f(data['quantize_s'])} s; model files "
@@ -634,8 +635,9 @@ def write_report() -> Path:
         profile_section(load_result("profile")),
         soak_section([r for b in ("sqlite", "postgres") if (r := load_result(f"soak-{b}"))]),
     ]
-    if FINDINGS_MD.exists():
-        sections.append(FINDINGS_MD.read_text())
+    for hand_written in (KOREAN_MD, FINDINGS_MD):
+        if hand_written.exists():
+            sections.append(hand_written.read_text())
     RESULTS_MD.write_text("\n".join(sections))
     return RESULTS_MD
 

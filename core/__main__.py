@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.evaluation.cli import add_eval_parser
+from core.evaluation.cli import add_calibrate_parser, add_eval_parser
 from core.vocab import Role, Verdict
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_PARTIAL = 0, 1, 3
@@ -129,7 +129,10 @@ def _answer_payload(result: Any) -> dict[str, Any]:
         "confidence": {
             "score": result.confidence.score,
             "label": result.confidence.label,
+            "phrase": result.confidence.phrase,
             "reasons": result.confidence.reasons,
+            "calibration": result.confidence.calibration,
+            "threshold": result.confidence.threshold,
         },
         "generator": result.generator,
         "model": result.model,
@@ -147,7 +150,12 @@ def _answer_text(result: Any) -> str:
     )
     return (
         result.answer
-        + f"\n\n{cites}\n\nConfidence: {result.confidence.label} ({result.confidence.score:.2f})"
+        + f"\n\n{cites}\n\nConfidence: {result.confidence.phrase}"
+        + (
+            f" [calibration {result.confidence.calibration}]"
+            if result.confidence.calibration
+            else ""
+        )
         + (f"\nNote: {result.notice}" if result.notice else "")
         + f"\nAnswer id: {result.answer_id}"
     )
@@ -178,7 +186,15 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
-    docs = _loupe().documents()
+    loupe = _loupe()
+    docs = loupe.documents()
+    stale = loupe.stale_documents()
+    if stale:
+        print(
+            f"{len(stale)} document(s) were indexed with another embedding model than "
+            f"{loupe.embedding_model} and are not searched: `python -m core reindex --stale`.",
+            file=sys.stderr,
+        )
     rows = [
         {
             "id": d.id,
@@ -238,14 +254,22 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    result = _loupe().reindex(args.document_id)
+    loupe = _loupe()
+    if args.stale == (args.document_id is not None):
+        raise ValueError("Name one document, or --stale for every one indexed with another model.")
+    ids = [d.id for d in loupe.stale_documents()] if args.stale else [args.document_id]
+    results = [loupe.reindex(document_id) for document_id in ids]
     _print(
         args,
-        result.__dict__,
-        f"{result.outcome}: {result.name} ({result.chunks} chunks)"
-        + (f" — {result.error}" if result.error else ""),
+        [r.__dict__ for r in results] if args.stale else results[0].__dict__,
+        "\n".join(
+            f"{r.outcome}: {r.name} ({r.chunks} chunks)" + (f" — {r.error}" if r.error else "")
+            for r in results
+        )
+        or "Every document is indexed with the configured embedding model.",
     )
-    return EXIT_OK if result.outcome != "failed" else EXIT_ALL_FAILED
+    failed = sum(r.outcome == "failed" for r in results)
+    return EXIT_OK if not failed else EXIT_ALL_FAILED if failed == len(results) else EXIT_PARTIAL
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -353,7 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("reindex", parents=[common], help="rebuild a document's chunks")
-    p.add_argument("document_id")
+    p.add_argument("document_id", nargs="?")
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="every document indexed with another embedding model (after changing models)",
+    )
     p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("export", parents=[common], help="datasets from expert feedback (JSONL)")
@@ -369,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate_store)
 
     add_eval_parser(sub, common)
+    add_calibrate_parser(sub, common)
     return parser
 
 

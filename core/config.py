@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     )
     embedding_model: str | None = Field(None, validation_alias=_env("embedding_model"))
     embed_batch_size: int = Field(64, ge=1, validation_alias=_env("embed_batch_size"))
-    # How the bundled MiniLM runs. onnx-int8 embeds ~1.8x faster than torch on CPU (one question
-    # ~6x) with no loss of hybrid retrieval quality on ArguAna (bench/FINDINGS.md); torch is
-    # the reference.
+    # How the bundled models (MiniLM, e5) run. onnx-int8 embeds MiniLM ~1.8x faster than torch
+    # on CPU (one question ~6x) with no loss of hybrid retrieval quality on ArguAna
+    # (bench/FINDINGS.md); torch is the reference.
     embedding_runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
         "onnx-int8", validation_alias=_env("embedding_runtime")
     )
@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     llm_breaker_cooldown: float = Field(60.0, ge=0, validation_alias=_env("llm_breaker_cooldown"))
     llm_temperature: float = Field(0.0, ge=0, validation_alias=_env("llm_temperature"))
     llm_max_tokens: int = Field(1024, ge=1, validation_alias=_env("llm_max_tokens"))
+    # Ask the server for token log-probabilities (OpenAI and llama.cpp's server return them);
+    # their mean is a confidence feature. Turn off for a server that rejects the parameter.
+    llm_logprobs: bool = Field(True, validation_alias=_env("llm_logprobs"))
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=_env("openai_api_key", "OPENAI_API_KEY")
     )
@@ -89,8 +92,12 @@ class Settings(BaseSettings):
     )
 
     # Chunking
-    chunk_size: int = Field(1000, ge=100, validation_alias=_env("chunk_size"))
-    chunk_overlap: int = Field(150, ge=0, validation_alias=_env("chunk_overlap"))
+    # In tokens of the embedding model, counted by its own tokenizer, so nothing past its window
+    # is cut off unseen; unset, the model's whole window (MiniLM 254, e5 507 after special
+    # tokens and prefix), and never more. Hosted models count characters (1000 unset).
+    # Overlap unset: 15% of the size. Changing either takes effect on re-indexing.
+    chunk_size: int | None = Field(None, ge=16, validation_alias=_env("chunk_size"))
+    chunk_overlap: int | None = Field(None, ge=0, validation_alias=_env("chunk_overlap"))
 
     # Ingestion limits: a file over these is refused with a message saying which limit and how
     # to change it. Memory stays flat in a file's size (chunks are embedded and written in
@@ -125,6 +132,20 @@ class Settings(BaseSettings):
     # must sign in again. Signing out or a changed password ends it sooner.
     sign_in_hours: float = Field(168.0, gt=0, validation_alias=_env("sign_in_hours"))
 
+    # Selective answering: Loupe answers only when the calibrated P(right) reaches the answer
+    # threshold. Unset: the threshold the calibration recommends (chosen on its data), or the
+    # lowest one whose answers reached LOUPE_ANSWER_TARGET_PRECISION there. Without a
+    # calibration for the embedding model, LOUPE_MIN_VECTOR_SIMILARITY alone decides.
+    answer_threshold: float | None = Field(
+        None, ge=0, le=1, validation_alias=_env("answer_threshold")
+    )
+    answer_target_precision: float | None = Field(
+        None, gt=0, le=1, validation_alias=_env("answer_target_precision")
+    )
+    # The language of the documents, to pick the calibration shipped for it (English is the
+    # fallback); `python -m core calibrate` installs one fitted for this data directory.
+    calibration_language: str = Field("en", validation_alias=_env("calibration_language"))
+
     # Weaviate (production store)
     weaviate_url: str | None = Field(None, validation_alias=_env("weaviate_url", "WEAVIATE_URL"))
     weaviate_api_key: SecretStr | None = Field(
@@ -146,7 +167,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_size:
+        if (
+            self.chunk_size is not None
+            and self.chunk_overlap is not None
+            and self.chunk_overlap >= self.chunk_size
+        ):
             raise ValueError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
                 f"({self.chunk_size})"

@@ -159,6 +159,8 @@ class Report:
     models: list[dict[str, Any]] = field(default_factory=list)
     most_cited: list[dict[str, Any]] = field(default_factory=list)
     cited_in_thumbs_down: list[dict[str, Any]] = field(default_factory=list)
+    # Confidence against expert verdicts, per bucket (the reliability chart).
+    reliability: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def thumbs_up_rate(self) -> float | None:

@@ -21,6 +21,7 @@ from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import OPERATOR, Actor
 from core.config import Settings, get_settings
 from core.db import queries
+from core.embeddings import embedding_key
 from core.ingest.consistency import CheckReport
 from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
 from core.records import (
@@ -33,6 +34,7 @@ from core.records import (
     ReviewItem,
 )
 from core.services.ask import AskService
+from core.services.calibration import CalibrationService, Outcome
 from core.services.conversations import ConversationService
 from core.services.documents import DocumentService
 from core.services.insights import InsightsService
@@ -74,6 +76,7 @@ class Loupe:
         self._conversations = ConversationService(self.db, self.settings.workspace)
         # Local users' lasting sign-ins (the web app's cookie).
         self.sign_ins = SignInService(self.db, timedelta(hours=self.settings.sign_in_hours))
+        self.calibration = CalibrationService(self.settings, self.db, self.chain)
 
     def refresh_feedback(self) -> None:
         self._review.refresh()
@@ -113,6 +116,14 @@ class Loupe:
 
     def documents(self, status: DocumentStatus | None = None) -> list[DocumentInfo]:
         return self._documents.documents(status)
+
+    def stale_documents(self) -> list[DocumentInfo]:
+        """Documents indexed with another embedding model: not searched until re-indexed."""
+        return self._documents.stale()
+
+    @property
+    def embedding_model(self) -> str:
+        return embedding_key(self.settings)
 
     def delete_document(self, document_id: str, *, actor: Actor = OPERATOR) -> bool:
         return self._documents.delete(document_id, actor=actor)
@@ -287,6 +298,32 @@ class Loupe:
 
     def export(self, kind: str, *, actor: Actor = OPERATOR) -> list[dict[str, object]]:
         return self._review.export(kind, actor=actor)
+
+    # Calibration (admins) ---------------------------------------------------------------------
+
+    def calibrate(
+        self,
+        records: Sequence[dict[str, Any]],
+        *,
+        dataset: str,
+        language: str,
+        training_hash: str,
+        target_precision: float | None = None,
+        install: bool = True,
+        actor: Actor = OPERATOR,
+    ) -> Outcome:
+        return self.calibration.fit_records(
+            records,
+            dataset=dataset,
+            language=language,
+            training_hash=training_hash,
+            target_precision=target_precision,
+            install=install,
+            actor=actor,
+        )
+
+    def refit_from_feedback(self, *, actor: Actor = OPERATOR) -> Outcome:
+        return self.calibration.refit_from_feedback(actor=actor)
 
     def close(self) -> None:
         self._parts.close()

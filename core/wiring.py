@@ -13,13 +13,15 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from core.answer.calibration import Calibration, find_calibration
 from core.answer.chain import RagChain
 from core.answer.extractive import ExtractiveAnswerer
 from core.answer.llm import make_chat_model, make_guard
 from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db.session import Database
-from core.embeddings import dimension, get_embeddings, similarity_scale
+from core.embeddings import dimension, get_embeddings, model_name, similarity_scale
+from core.ingest.chunking import chunk_plan
 from core.ingest.loaders import ZipLimits
 from core.ingest.pipeline import IngestLimits, Ingestor
 from core.ingest.serving import ReadyVersions
@@ -53,8 +55,7 @@ def make_ingestor(
         embeddings=embeddings,
         files_dir=settings.files_dir,
         workspace=settings.workspace,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        chunking=chunk_plan(settings, embeddings),
         embed_batch_size=settings.embed_batch_size,
         limits=IngestLimits(
             max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
@@ -76,6 +77,7 @@ def make_chain(
 ) -> RagChain:
     """The answer chain over `store`; `chat_model=None` answers extractively."""
     model = make_chat_model(settings) if chat_model is FROM_SETTINGS else chat_model
+    calibration = load_calibration(settings, embeddings)
     return RagChain(
         retriever=StoreRetriever(
             store=store, embeddings=embeddings, k=settings.retrieval_k, alpha=settings.hybrid_alpha
@@ -85,7 +87,28 @@ def make_chain(
         model_name=settings.llm_model,
         scale=similarity_scale(settings),
         guard=make_guard(settings),
+        calibration=calibration,
+        threshold=answer_threshold(settings, calibration),
     )
+
+
+def load_calibration(settings: Settings, embeddings: Embeddings) -> Calibration | None:
+    """The calibration installed in the data directory for this embedding model, else the one
+    shipped for it and the documents' language, else None (uncalibrated)."""
+    languages = dict.fromkeys([settings.calibration_language, "en"])
+    return find_calibration(settings.data_dir, model_name(embeddings), tuple(languages))
+
+
+def answer_threshold(settings: Settings, calibration: Calibration | None) -> float | None:
+    """An explicit LOUPE_ANSWER_THRESHOLD, else the one a target precision picks from the
+    calibration data, else the calibration's recommended one."""
+    if settings.answer_threshold is not None:
+        return settings.answer_threshold
+    if calibration is None:
+        return None
+    if settings.answer_target_precision is not None:
+        return calibration.threshold_for_precision(settings.answer_target_precision)
+    return calibration.threshold
 
 
 def build(settings: Settings, *, chat_model: BaseChatModel | None = FROM_SETTINGS) -> Components:

@@ -255,6 +255,21 @@ def main() -> None:
             shared.load_samples(engine, actor)
             st.rerun()
         return
+    stale = engine.stale_documents()
+    if stale and PENDING_ACTION not in st.session_state:
+        st.warning(
+            f"{len(stale)} document{'s were' if len(stale) != 1 else ' was'} indexed with "
+            f"another embedding model than {engine.embedding_model} and "
+            f"{'are' if len(stale) != 1 else 'is'} not searched until re-indexed.",
+            icon=":material/sync_problem:",
+        )
+        st.button(
+            f"Re-index {len(stale)} document{'s' if len(stale) != 1 else ''}…",
+            icon=":material/refresh:",
+            on_click=ask_confirmation,
+            args=("reindex", stale),
+            key="reindex_stale",
+        )
     selected = documents_table(documents)
     if PENDING_ACTION in st.session_state:
         confirm_pending(documents)

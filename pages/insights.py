@@ -105,6 +105,45 @@ def usage_and_quality(report: Report) -> None:
             ),
             "No timings in this period.",
         )
+        reliability(report)
+
+
+def reliability(report: Report) -> None:
+    """Stated confidence against how often experts judged the answers right: points on the
+    diagonal mean the percentages can be taken at their word."""
+    diagonal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
+        strokeDash=[4, 4], color="gray"
+    )
+    chart(
+        "Confidence against expert verdicts",
+        report.reliability,
+        lambda c: (
+            diagonal.encode(x="x:Q", y="y:Q")
+            + c.mark_circle().encode(
+                x=alt.X(
+                    "mean_confidence:Q",
+                    title="stated confidence",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                y=alt.Y(
+                    "right:Q",
+                    title="judged right by experts",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                size=alt.Size("judged:Q", title="answers judged"),
+                tooltip=[
+                    alt.Tooltip("bucket:Q", title="bucket"),
+                    "judged:Q",
+                    alt.Tooltip("mean_confidence:Q", format=".0%"),
+                    alt.Tooltip("right:Q", format=".0%"),
+                ],
+            )
+        ),
+        "No answer has an expert verdict in this period (approve, reject or correct one in "
+        "Review).",
+    )
 
 
 def cost(report: Report) -> None:

@@ -100,7 +100,7 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
                 "Question": item.answer.standalone_question,
                 "Status": status_label(item),
                 "Times asked": 1 + len(item.repeats),
-                "Confidence": f"{item.answer.confidence.label} {item.answer.confidence.score:.0%}",
+                "Confidence": item.answer.confidence.phrase,
                 "👎": item.count(Rating.down),
                 "👍": item.count(Rating.up),
                 "Reviewed": "yes" if item.reviewed else "",

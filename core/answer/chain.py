@@ -1,5 +1,9 @@
 """The retrieval chain: condense → retrieve → numbered, fenced context → generate (streamed)
-→ citations checked → confidence.
+→ citations checked → calibrated confidence → answer or abstain.
+
+Loupe answers only when the calibrated P(right) reaches the answer threshold; below it, the
+reply says the documents may not cover the question and the closest passages are shown as
+leads, not as an answer.
 
 Each stage is a LangChain runnable, invoked one at a time so every stage is timed and so the
 chain can fall back to the extractive answerer even after the LLM has started streaming (a
@@ -8,7 +12,6 @@ runnable's `with_fallbacks` cannot take back tokens already shown).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
+from core.answer.calibration import Calibration
 from core.answer.citations import MarkerStream, parse_citations
 from core.answer.confidence import compute_confidence
 from core.answer.extractive import MODEL_NAME as EXTRACTIVE_MODEL
@@ -35,15 +39,21 @@ from core.answer.llm import (
 )
 from core.answer.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.answer.retrieval import StoreRetriever
+from core.answer.text import content_terms, coverage
 from core.answer.types import AnswerResult, AskEvent, GeneratorKind, Source
 from core.embeddings import SimilarityScale
 from core.stores.base import SearchFilter
 
-# A follow-up that leans on the previous turn ("what about its population?").
-_REFERRING = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b|^(그|이|저)\s", re.I
-)
 _MAX_HISTORY_TURNS = 6
+# Without an LLM, a follow-up is searched together with the previous question only when that
+# measurably helps: the joined search's best passage must be closer in meaning by this much
+# and hold at least this share of the follow-up's own key terms.
+_JOIN_MIN_GAIN = 0.05
+_JOIN_MIN_COVERAGE = 0.5
+NOT_COVERED = (
+    "The documents may not cover this question. The closest passages are listed below as "
+    "leads, not as an answer."
+)
 # Condensing a follow-up may use at most this share of the budget, so the answer keeps the rest.
 _CONDENSE_SHARE = 0.5
 # What generation returns once streaming ends: text, generator kind, notice, token usage and
@@ -76,8 +86,17 @@ class RagChain:
         model_name: str,
         scale: SimilarityScale,
         guard: LLMGuard | None = None,
+        calibration: Calibration | None = None,
+        threshold: float | None = None,
     ) -> None:
         self.retriever = retriever
+        self.calibration = calibration
+        # P(right) below which Loupe abstains; None: the calibration's recommended one.
+        self.threshold = (
+            threshold if threshold is not None or calibration is None else calibration.threshold
+        )
+        # Off only to record every candidate answer (labelled data for calibration).
+        self.selective = True
         self.guard = guard or LLMGuard()
         self.extractive = extractive
         self.chat_model = chat_model
@@ -103,9 +122,10 @@ class RagChain:
         history: Sequence[tuple[str, str]],
         deadline: Deadline | None = None,
     ) -> tuple[str, Exception | None]:
-        """A question that stands alone, for retrieval, and the model's failure if it failed.
-        Without an LLM (or when it fails, or while the circuit breaker is open), a short or
-        referring follow-up is joined to the previous question instead."""
+        """The LLM's standalone rewrite of a follow-up, and the model's failure if it failed.
+        Without a rewrite (no LLM, it failed, or the circuit breaker is open) the question
+        comes back as asked, and `retrieve` decides from the evidence whether the previous
+        turn helps."""
         previous = [text for role, text in history if role == "user"]
         if not previous:
             return question, None
@@ -126,9 +146,43 @@ class RagChain:
                     return rewritten, None
             except Exception as exc:  # noqa: BLE001 - condensing is an optimisation; fall through
                 failure = exc
-        if len(question.split()) <= 4 or _REFERRING.search(question):
-            return f"{previous[-1]} {question}", failure
         return question, failure
+
+    def retrieve(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        retriever: StoreRetriever,
+        rewritten: str | None = None,
+    ) -> tuple[str, list[Document]]:
+        """(what was searched, passages). Without an LLM rewrite, the question is searched
+        alone and, after a previous question, joined to it; the joined search is used only
+        when it measurably helps: its best passage is closer in meaning than the alone one's
+        and holds most of the follow-up's own key terms, so an unrelated predecessor cannot
+        lend its topic to a question the documents do not cover."""
+        if rewritten:
+            return rewritten, retriever.invoke(rewritten)
+        alone = retriever.invoke(question)
+        previous = [text for role, text in history if role == "user"]
+        if not previous:
+            return question, alone
+        joined_query = f"{previous[-1]} {question}"
+        joined = retriever.invoke(joined_query)
+        if self._joining_helps(question, alone, joined):
+            return joined_query, joined
+        return question, alone
+
+    @staticmethod
+    def _joining_helps(
+        question: str, alone: Sequence[Document], joined: Sequence[Document]
+    ) -> bool:
+        if not joined:
+            return False
+        best_alone = _top_similarity(alone)
+        best_joined = _top_similarity(joined)
+        own_terms = content_terms(question)
+        covered = coverage(own_terms, content_terms(joined[0].page_content))
+        return best_joined >= best_alone + _JOIN_MIN_GAIN and covered >= _JOIN_MIN_COVERAGE
 
     def covers(self, passages: Sequence[Document]) -> bool:
         """Whether the documents plausibly answer: the best passage must be close in meaning
@@ -162,12 +216,16 @@ class RagChain:
 
         mark = time.perf_counter()
         retriever = self.retriever.model_copy(update={"filters": filters})
-        passages = retriever.invoke(standalone)
+        rewritten = standalone if standalone != question else None
+        standalone, passages = self.retrieve(question, history, retriever, rewritten)
         timings["retrieve"] = time.perf_counter() - mark
+        # The question the answer must address: the rewrite when the LLM made one, else the
+        # question as asked (the previous turn may have helped the search, not the answer).
+        asked = rewritten or question
 
         mark = time.perf_counter()
         text, generator, notice, usage, finish = yield from self._generate(
-            standalone, passages, timings, mark, deadline, condense_failure
+            asked, passages, timings, mark, deadline, condense_failure
         )
         timings["generate"] = time.perf_counter() - mark
 
@@ -175,14 +233,37 @@ class RagChain:
         flagged = [looks_like_instructions(p.page_content) for p in passages]
         abstained = generator == "none" or parsed.text.strip() == NO_ANSWER
         confidence = compute_confidence(
-            standalone,
+            asked,
             parsed.text,
             passages,
             scale=self.scale,
             abstained=abstained,
             flagged_passages=sum(flagged),
             truncated=finish == "length",
+            generator=generator,
+            logprob_mean=usage.get("logprob_mean"),
+            calibration=self.calibration,
+            threshold=self.threshold,
+            extractive=usage.get("extractive"),
         )
+        answer, cited = parsed.text, parsed.cited
+        withheld = (
+            self.selective
+            and not abstained
+            and confidence.calibration is not None
+            and self.threshold is not None
+            and confidence.score < self.threshold
+        )
+        if withheld:
+            if generator == "llm":
+                yield AskEvent("reset")
+            answer, cited, generator = NOT_COVERED, [], "none"
+            notice = (
+                f"Withheld: P(right) {confidence.score:.0%} is below the answer threshold "
+                f"{self.threshold:.0%}."
+            )
+        if generator != "llm":
+            yield from _words(answer)
         sources = [
             Source(
                 n=n,
@@ -195,7 +276,7 @@ class RagChain:
                 score=float(p.metadata.get("score") or 0.0),
                 keyword_score=p.metadata.get("keyword_score"),
                 vector_score=p.metadata.get("vector_score"),
-                cited=n in parsed.cited,
+                cited=n in cited,
                 flagged=flagged[n - 1],
                 content_hash=p.metadata.get("content_hash"),
             )
@@ -205,7 +286,7 @@ class RagChain:
         result = AnswerResult(
             question=question,
             standalone_question=standalone,
-            answer=parsed.text,
+            answer=answer,
             sources=sources,
             confidence=confidence,
             generator=generator,
@@ -227,32 +308,38 @@ class RagChain:
         deadline: Deadline,
         condense_failure: Exception | None = None,
     ) -> Generator[AskEvent, None, Generated]:
-        """Streams tokens; returns (text, generator, notice, token usage, finish reason)."""
-        if not self.covers(passages):
-            yield AskEvent("token", NO_ANSWER)
+        """Streams the LLM's tokens as they come; returns (text, generator, notice, token
+        usage, finish reason). Other answers are streamed by `stream` once confidence has been
+        checked. Without a calibration for the answer, the similarity threshold of `covers`
+        decides; the LLM is never called for passages that fail it."""
+        calibrated = self.calibration is not None and self.calibration.applies_to(
+            "llm" if self.answer_chain is not None else "extractive"
+        )
+        gated = self.selective and (not calibrated or self.answer_chain is not None)
+        if not passages or (gated and not self.covers(passages)):
             notice = "No passage in the documents is close enough to this question."
             return NO_ANSWER, "none", notice, {}, None
         if self.answer_chain is None:
-            text = yield from self._extractive(question, passages)
-            return text, "extractive", None, {}, None
+            text, scores = self._extractive(question, passages)
+            return text, "extractive", None, {"extractive": scores}, None
         breaker = self.guard.breaker
         if condense_failure is not None:
             # The model just failed on this very question: asking it again would only spend
             # what is left of the budget.
             breaker.record(ok=False)
-            text = yield from self._extractive(question, passages)
+            text, scores = self._extractive(question, passages)
             notice = _fallback_notice(
                 f"{describe(condense_failure)}, while rewriting the follow-up question"
             )
-            return text, "fallback", notice, {}, None
+            return text, "fallback", notice, {"extractive": scores}, None
         if cooldown := breaker.open_for():
-            text = yield from self._extractive(question, passages)
+            text, scores = self._extractive(question, passages)
             notice = (
                 f"The language model failed on the last {breaker.consecutive_failures} "
                 f"questions, so it is not asked for the next {cooldown:.0f} s. "
                 "This answer was extracted from the passages instead."
             )
-            return text, "fallback", notice, {}, None
+            return text, "fallback", notice, {"extractive": scores}, None
 
         context = "\n\n".join(
             format_passage(n, p.metadata["document"], p.metadata.get("page"), p.page_content)
@@ -261,6 +348,7 @@ class RagChain:
         streamed: list[str] = []
         usage: UsageMetadata | None = None
         finish: str | None = None
+        logprobs: list[float] = []
         markers = MarkerStream(len(passages))
         try:
             inputs = {"context": context, "question": question}
@@ -276,6 +364,7 @@ class RagChain:
                 if chunk_usage := getattr(chunk, "usage_metadata", None):
                     usage = add_usage(usage, chunk_usage)
                 finish = finish_reason(getattr(chunk, "response_metadata", {})) or finish
+                logprobs += token_logprobs(getattr(chunk, "response_metadata", None))
             if not "".join(streamed).strip():
                 raise LLMFailure("the model returned an empty answer")
             if finish is None:
@@ -288,8 +377,9 @@ class RagChain:
             breaker.record(ok=False)
             if streamed:
                 yield AskEvent("reset")
-            text = yield from self._extractive(question, passages)
-            return text, "fallback", _fallback_notice(describe(exc)), dict(usage or {}), None
+            text, scores = self._extractive(question, passages)
+            details = {**dict(usage or {}), "extractive": scores}
+            return text, "fallback", _fallback_notice(describe(exc)), details, None
         breaker.record(ok=True)
         flag: str | None = None
         if finish == "length":
@@ -299,20 +389,37 @@ class RagChain:
             )
         elif finish not in ("stop", "end_turn", "tool_calls"):
             flag = f"The model stopped for an unusual reason ({finish}): check the answer."
-        return "".join(streamed), "llm", flag, dict(usage or {}), finish
+        measured: dict[str, Any] = dict(usage or {})
+        if logprobs:
+            measured["logprob_mean"] = sum(logprobs) / len(logprobs)
+        return "".join(streamed), "llm", flag, measured, finish
 
     def _extractive(
         self, question: str, passages: Sequence[Document]
-    ) -> Generator[AskEvent, None, str]:
-        pieces = []
-        for piece in self.extractive.stream(question, passages):
-            pieces.append(piece)
-            yield AskEvent("token", piece)
-        if not "".join(pieces).strip():
-            # Nothing quotable (e.g. only tables or run-on lists): abstain rather than guess.
-            yield AskEvent("token", NO_ANSWER)
-            return NO_ANSWER
-        return "".join(pieces)
+    ) -> tuple[str, dict[str, float]]:
+        text, scores = self.extractive.answer_scored(question, passages)
+        # Nothing quotable (e.g. only tables or run-on lists): abstain rather than guess.
+        return (text, scores) if text.strip() else (NO_ANSWER, {})
+
+
+def token_logprobs(metadata: Any) -> list[float]:
+    """The token log-probabilities in a streamed chunk's metadata, as OpenAI-compatible
+    servers return them when asked (`logprobs: {"content": [{"token", "logprob"}, ...]}`)."""
+    if not isinstance(metadata, dict):
+        return []
+    content = (metadata.get("logprobs") or {}).get("content") or []
+    return [float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t]
+
+
+def _top_similarity(passages: Sequence[Document]) -> float:
+    known = [p.metadata.get("vector_score") for p in passages]
+    return max((float(s) for s in known if s is not None), default=0.0)
+
+
+def _words(text: str) -> Iterator[AskEvent]:
+    """Word by word, so the UI streams the same way for every generator."""
+    for i, word in enumerate(text.split(" ")):
+        yield AskEvent("token", word if i == 0 else " " + word)
 
 
 def _fallback_notice(reason: str) -> str:

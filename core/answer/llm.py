@@ -62,6 +62,8 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         streaming=True,
         stream_usage=True,
         max_tokens=settings.llm_max_tokens,
+        # Token log-probabilities feed the confidence (their mean is a calibrated feature).
+        logprobs=settings.llm_logprobs or None,
         # langchain-openai sends the cap as `max_completion_tokens`, which OpenAI-compatible
         # servers such as llama.cpp ignore; they read `max_tokens` from the body.
         extra_body={"max_tokens": settings.llm_max_tokens} if settings.openai_base_url else None,

@@ -12,7 +12,7 @@ import re
 from core.answer.citations import LEADING_MARKERS
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n{2,}|\n(?=[-*•]\s)")
-_WORD = re.compile(r"[\w\uac00-\ud7a3]+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # words; an underscore separates ("hotel_per_night")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _STOP_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before

@@ -16,12 +16,28 @@ from core.answer.prompts import NO_ANSWER
 GeneratorKind = Literal["llm", "extractive", "fallback", "none", "verified"]
 
 
+# How a confidence label reads: "likely right (83%)".
+PHRASES = {"high": "likely right", "medium": "may be right", "low": "likely wrong"}
+
+
 @dataclass(frozen=True)
 class Confidence:
+    """P(right) of an answer (`score`), its label, the reasons ranked by how much each moved
+    it, and the features it was computed from."""
+
     score: float
     label: str
     reasons: list[str]
     features: dict[str, float] = field(default_factory=dict)
+    # The calibration that produced `score` (None: the uncalibrated prior) and the answer
+    # threshold in force, so a stored answer says what its number meant.
+    calibration: str | None = None
+    threshold: float | None = None
+
+    @property
+    def phrase(self) -> str:
+        """ "likely right (83%)": the probability in words a reader can act on."""
+        return f"{PHRASES.get(self.label, self.label)} ({self.score:.0%})"
 
 
 @dataclass(frozen=True)

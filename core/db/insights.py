@@ -86,7 +86,66 @@ def report(
         cited_in_thumbs_down=most_cited_documents(
             s, workspace, since=since, limit=top, thumbs_down_only=True
         ),
+        reliability=reliability_vs_experts(s, workspace, since=since),
     )
+
+
+@dataclass(frozen=True)
+class ExpertVerdict:
+    answer_id: str
+    confidence: float
+    right: bool
+    features: dict[str, float]
+
+
+def expert_verdicts(
+    s: Session, workspace: str, *, since: datetime | None = None
+) -> list[ExpertVerdict]:
+    """Each reviewed answer's newest expert verdict: approve = right, reject or a correction
+    = wrong. Abstentions are left out (no answer to judge), and so are chat thumbs."""
+    newest: dict[str, ExpertVerdict] = {}
+    rows = s.execute(
+        select(Feedback, Answer)
+        .join(Answer, Feedback.answer_id == Answer.id)
+        .where(_answers_where(workspace, since), Answer.generator != "none")
+        .order_by(Feedback.created_at, Feedback.id)
+    )
+    for fb, answer in rows:
+        if not is_review(fb.role, fb.source):
+            continue
+        if fb.edited_answer:
+            right = False
+        elif fb.rating is not None:
+            right = fb.rating == Rating.up
+        else:
+            continue
+        features = {
+            k: float(v)
+            for k, v in (answer.confidence_features or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        newest[answer.id] = ExpertVerdict(answer.id, float(answer.confidence), right, features)
+    return list(newest.values())
+
+
+def reliability_vs_experts(
+    s: Session, workspace: str, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per confidence bucket of width 0.1: answers experts judged, their mean confidence and
+    the share judged right. A calibrated confidence keeps the two close."""
+    buckets: dict[int, list[ExpertVerdict]] = {}
+    for verdict in expert_verdicts(s, workspace, since=since):
+        index = min(int(verdict.confidence * CONFIDENCE_BUCKETS), CONFIDENCE_BUCKETS - 1)
+        buckets.setdefault(index, []).append(verdict)
+    return [
+        {
+            "bucket": round(i / CONFIDENCE_BUCKETS, 1),
+            "judged": len(members),
+            "mean_confidence": round(sum(v.confidence for v in members) / len(members), 4),
+            "right": round(sum(v.right for v in members) / len(members), 4),
+        }
+        for i, members in sorted(buckets.items())
+    ]
 
 
 def _answers_where(workspace: str, since: datetime | None) -> ColumnElement[bool]:

@@ -176,6 +176,10 @@ class Answer(Base):
     confidence: Mapped[float] = mapped_column(Float)
     confidence_label: Mapped[str] = mapped_column(String(16))
     confidence_features: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What `confidence` meant when the answer was given: the calibration version that computed
+    # P(right) (None: the uncalibrated prior) and the answer threshold in force.
+    calibration_version: Mapped[str | None] = mapped_column(String(128))
+    answer_threshold: Mapped[float | None] = mapped_column(Float)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # seconds per stage
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -210,3 +214,28 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     answer: Mapped[Answer] = relationship(back_populates="feedback")
+
+
+class CalibrationRow(Base):
+    """A fitted confidence calibration, kept whether or not it was installed: which data it
+    was fitted on, how it scored out of fold, and why it won or lost against the one in use.
+    `body` is the calibration file itself (`core.answer.calibration.Calibration.to_dict`)."""
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(64), default="default", index=True)
+    version: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))  # benchmark | feedback
+    embedding_model: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(32))
+    samples: Mapped[int] = mapped_column(Integer)
+    training_hash: Mapped[str] = mapped_column(String(64))
+    cv_auroc: Mapped[float | None] = mapped_column(Float)
+    cv_ece: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    installed: Mapped[bool] = mapped_column(default=False)
+    decision: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

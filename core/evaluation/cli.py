@@ -60,7 +60,12 @@ def add_eval_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         type=_positive,
         help="BEIR: about N documents (every relevant one of the kept queries stays)",
     )
-    p.add_argument("--limit-questions", type=_positive, help="SQuAD: only the first N questions")
+    p.add_argument(
+        "--limit-questions",
+        type=_positive,
+        help="SQuAD: about N questions of each kind (answerable, unanswerable, off-topic)",
+    )
+    _add_squad_options(p)
     p.add_argument("--alpha", type=_share, help="hybrid alpha for this run (default: configured)")
     p.add_argument(
         "--fail-below",
@@ -76,6 +81,128 @@ def add_eval_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "hit@1 before and after",
     )
     p.set_defaults(func=cmd_eval)
+
+
+def _add_squad_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--off-topic",
+        metavar="DIR",
+        help="SQuAD: a BEIR folder whose queries serve as off-topic questions (e.g. ArguAna)",
+    )
+    p.add_argument(
+        "--off-topic-limit",
+        type=_positive,
+        default=400,
+        help="SQuAD: how many off-topic questions to sample (default 400)",
+    )
+    p.add_argument(
+        "--folds", type=_positive, default=5, help="SQuAD: held-out-article folds (default 5)"
+    )
+
+
+def add_calibrate_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Register `calibrate`: fit the confidence on labelled records and install it."""
+    p = subparsers.add_parser(
+        "calibrate",
+        parents=[common],
+        help="fit the confidence calibration (benchmark data or expert feedback)",
+        description=(
+            "Fits P(right) on labelled answers: held-out-article questions of a SQuAD file "
+            "(with --squad, written to <data dir>/labelled/ and replayable), an existing store "
+            "of labelled records (--from-store), or expert verdicts (--from-feedback, installed "
+            "only if no worse than the calibration in use). The fit is kept in SQL and, when "
+            "installed, written to <data dir>/calibration.json."
+        ),
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--squad", metavar="FILE", help="a SQuAD v1.1 JSON file")
+    what.add_argument("--from-store", metavar="FILE", help="a store of labelled records")
+    what.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="ask a store's questions again through the current chain, then fit",
+    )
+    what.add_argument(
+        "--from-feedback", action="store_true", help="refit from expert verdicts in SQL"
+    )
+    _add_squad_options(p)
+    p.add_argument("--target-precision", type=_share, help="pick the threshold by precision")
+    p.add_argument("--no-install", action="store_true", help="fit and record, do not install")
+    p.add_argument(
+        "--bundle",
+        metavar="FILE",
+        help="also write the calibration to FILE (the copy shipped for an embedding model)",
+    )
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from core.config import get_settings
+    from core.evaluation import labelled
+    from core.service import Loupe
+
+    settings = get_settings()
+    progress = _progress()
+    loupe = Loupe(settings)
+    try:
+        if args.from_feedback:
+            outcome = loupe.refit_from_feedback()
+        else:
+            if args.squad:
+                header, records = labelled.generate(
+                    Path(args.squad),
+                    settings,
+                    folds=args.folds,
+                    off_topic=Path(args.off_topic) if args.off_topic else None,
+                    off_topic_limit=args.off_topic_limit,
+                    language=settings.calibration_language,
+                    progress=progress,
+                )
+                store = settings.data_dir / "labelled" / f"{Path(args.squad).stem}.jsonl"
+                labelled.write_store(store, header, records)
+            elif args.replay:
+                header, records = labelled.replay(Path(args.replay), settings, progress=progress)
+                store = settings.data_dir / "labelled" / f"replay-{Path(args.replay).name}"
+                labelled.write_store(store, header, records)
+            else:
+                store = Path(args.from_store)
+                header, records = labelled.read_store(store)
+                records = labelled.refeaturize(records)
+            outcome = loupe.calibrate(
+                records,
+                dataset=f"{Path(header.dataset).name} (sha256 {header.dataset_sha256[:12]}), "
+                f"{header.folds} held-out-article folds, off-topic: "
+                f"{Path(header.off_topic).name if header.off_topic else 'none'}",
+                language=header.language,
+                training_hash=labelled.store_hash(records),
+                target_precision=args.target_precision,
+                install=not args.no_install,
+            )
+        if args.bundle:
+            outcome.calibration.save(Path(args.bundle))
+    finally:
+        loupe.close()
+    c, f = outcome.calibration, outcome.figures
+    payload = {
+        "version": c.version,
+        "method": c.method,
+        "installed": outcome.installed,
+        "decision": outcome.decision,
+        "threshold": c.threshold,
+        "threshold_rule": c.threshold_rule,
+        "cv": c.cv,
+        "figures": f,
+        "compared": outcome.compared,
+    }
+    lines = [
+        f"calibration {c.version} ({c.method}, {c.samples} labels)",
+        f"out of fold: AUROC {_fmt(f['auroc'])}, answerable-only AUROC "
+        f"{_fmt(f['auroc_answerable'])}, ECE {_fmt(f['ece'])}",
+        f"threshold {c.threshold:.2f} ({c.threshold_rule})",
+        outcome.decision,
+    ]
+    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else "\n".join(lines))
+    return EXIT_OK
 
 
 def _progress() -> Any:
@@ -132,6 +259,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             settings,
             limit_questions=args.limit_questions,
             alpha=args.alpha,
+            off_topic=Path(args.off_topic) if args.off_topic else None,
+            off_topic_limit=args.off_topic_limit,
+            folds=args.folds,
             progress=progress,
         )
         text = _answers_text(record)
@@ -244,7 +374,44 @@ def _answers_text(record: dict[str, Any]) -> str:
         if section in metrics:
             parts = [f"{key} {_fmt(value)}" for key, value in metrics[section].items()]
             lines.append(f"{section:<20}" + "   ".join(parts))
+    if "trust" in metrics:
+        lines += _trust_text(metrics["trust"], metrics.get("conversational", {}))
     return "\n".join(lines + _footer(record))
+
+
+def _trust_text(trust: dict[str, Any], conversational: dict[str, Any]) -> list[str]:
+    lines = ["", f"trust: {trust['counts']} (right share {_fmt(trust['right_share'])})"]
+    for name in ("installed", "out_of_fold"):
+        view = trust.get(name)
+        if not view:
+            lines.append(f"  {name}: none")
+            continue
+        if "skipped" in view:
+            lines.append(f"  {name}: skipped ({view['skipped']})")
+            continue
+        lines += [
+            f"  {name}: AUROC {_fmt(view['auroc'])}  answerable-only AUROC "
+            f"{_fmt(view['auroc_answerable'])}  ECE {_fmt(view['ece'])}  at threshold "
+            f"{view['threshold']:.2f}: answers {_fmt(view['answer_rate_answerable'])} of "
+            f"answerable, abstains on {_fmt(view['abstain_unanswerable'])} of unanswerable "
+            f"and {_fmt(view['abstain_off_topic'])} of off-topic",
+            "    selective accuracy at coverage "
+            + "   ".join(f"{k} {_fmt(v)}" for k, v in view["selective_accuracy"].items()),
+            f"    {'bin':<9}{'n':>6}{'conf':>8}{'right':>8}",
+        ]
+        lines += [
+            f"    {row['bin']:<9}{row['count']:>6}{_fmt(row['mean_confidence'], 3):>8}"
+            f"{_fmt(row['accuracy'], 3):>8}"
+            for row in view["reliability"]
+        ]
+    if conversational.get("questions"):
+        c = conversational
+        lines.append(
+            f"conversational: {c['questions']} questions, hit@1 alone {_fmt(c['hit@1_alone'])}"
+            f", after an unrelated one {_fmt(c['hit@1_after_unrelated'])} "
+            f"({c['loss_points']:+.2f} points lost; {'passes' if c['passes'] else 'FAILS'})"
+        )
+    return lines
 
 
 def _compare(args: argparse.Namespace, path_a: Path, path_b: Path) -> int:

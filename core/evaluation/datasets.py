@@ -198,3 +198,10 @@ def feedback_items(rows: Iterable[Mapping[str, Any]]) -> list[FeedbackItem]:
 def load_feedback(path: Path) -> list[FeedbackItem]:
     """The JSONL file written by `python -m core export eval --out FILE`."""
     return feedback_items(_jsonl(path))
+
+
+def load_queries(folder: Path) -> list[str]:
+    """A BEIR folder's query texts in file order, judged or not: off-topic questions for a
+    corpus they were never written for (ArguAna's arguments against XQuAD's paragraphs)."""
+    path = _first_existing(folder, ["queries.jsonl", "queries.jsonl.gz"])
+    return [" ".join(str(row["text"]).split()) for row in _jsonl(path)]

@@ -1,22 +1,28 @@
 """The SQuAD answer runner: paragraphs become documents, every question is asked through the
-real chain, and answers are scored for retrieval, citations, answer text and calibration."""
+real chain, and answers are scored for retrieval, citations, answer text and trust.
+
+Trust is measured on held-out articles (`core.evaluation.labelled`): each answerable question
+is asked of an index that holds its article, each question again of one that lacks it
+(unanswerable), off-topic questions too, and each answerable question once more after an
+unrelated one (the conversational check). The confidence in use (the installed or shipped
+calibration) is scored on all of it, and a calibration refitted on these same records is
+scored out of fold, grouped by article, beside it.
+"""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.answer.citations import strip_markers
 from core.config import Settings
-from core.evaluation.datasets import (
-    SquadDataset,
-    load_squad,
-)
+from core.evaluation import fitting, labelled
+from core.evaluation.datasets import SquadDataset, load_squad
 from core.evaluation.metrics import (
     auroc,
     contains_answer,
@@ -31,13 +37,13 @@ from core.evaluation.records import (
     Record,
     isolated_settings,
     mean,
-    report_progress,
     round_or_none,
     run_config,
     save_record,
 )
 
 if TYPE_CHECKING:
+    from core.answer.calibration import Calibration
     from core.answer.types import AnswerResult, Source
 
 # An answer is "right" for calibration when its token F1 reaches this.
@@ -121,32 +127,93 @@ def _calibration(
     }
 
 
-def article_name(article: int) -> str:
-    return f"article-{article:03d}.md"
-
-
-def paragraph_heading(paragraph: int) -> str:
-    return f"Paragraph {paragraph + 1}"
-
-
 def squad_markdown(dataset: SquadDataset) -> list[tuple[str, str]]:
-    """(file name, Markdown) per article, a heading per paragraph, so every passage's heading
-    names the paragraph it came from."""
-    documents = []
-    for a, article in enumerate(dataset.articles):
-        parts = [f"# {article.title}"]
-        parts += [
-            f"## {paragraph_heading(p)}\n\n{text}" for p, text in enumerate(article.paragraphs)
-        ]
-        documents.append((article_name(a), "\n\n".join(parts)))
-    return documents
+    """(file name, Markdown) for every article (see `labelled.squad_documents`)."""
+    return labelled.squad_documents(dataset, range(len(dataset.articles)))
 
 
 def _from_paragraph(article: int, paragraph: int) -> Callable[[Source], bool]:
-    """Whether a source passage comes from this paragraph: the loader's heading path ends
-    with the paragraph's heading ("Title > Paragraph 3")."""
-    name, heading = article_name(article), paragraph_heading(paragraph)
-    return lambda s: s.document == name and (s.heading or "").split(" > ")[-1] == heading
+    """Whether a source passage comes from this paragraph."""
+    return lambda s: labelled.is_gold(s.as_dict(), article, paragraph)
+
+
+def _scored(record: dict[str, Any]) -> ScoredAnswer:
+    """A labelled record of an answerable question, scored as `score_answer` scores a result."""
+    answer = strip_markers(record["answer"]) if not record["abstained"] else ""
+    golds, article, paragraph = record["golds"], record["article"], record["paragraph"]
+    gold = [labelled.is_gold(s, article, paragraph) for s in record["sources"]]
+    first = next((i for i, g in enumerate(gold, start=1) if g), None)
+    return ScoredAnswer(
+        em=exact_match(answer, golds),
+        f1=token_f1(answer, golds),
+        contains=contains_answer(answer, golds),
+        confidence=float(record.get("p", 0.0)),
+        abstained=bool(record["abstained"]),
+        generator=str(record["generator"]),
+        retrieved=first is not None,
+        cited=any(s["cited"] and g for s, g in zip(record["sources"], gold, strict=True)),
+        reciprocal_rank=1.0 / first if first else 0.0,
+        hit_at_1=float(first == 1),
+    )
+
+
+def conversational_check(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """hit@1 of each answerable question asked alone and after an unrelated question (the
+    latest one of another article): the second must not lose more than one point."""
+    alone = {r["id"]: r for r in records if r["kind"] == "answerable" and not r.get("previous")}
+    pairs = [(alone[r["id"].split("#")[0]], r) for r in records if r.get("previous")]
+    if not pairs:
+        return {"questions": 0}
+    hit_alone = mean(float(a["hit_at_1"]) for a, _ in pairs) or 0.0
+    hit_after = mean(float(b["hit_at_1"]) for _, b in pairs) or 0.0
+    return {
+        "questions": len(pairs),
+        "hit@1_alone": round(hit_alone, 4),
+        "hit@1_after_unrelated": round(hit_after, 4),
+        "loss_points": round(100 * (hit_alone - hit_after), 2),
+        "passes": 100 * (hit_alone - hit_after) <= 1.0,
+        "used_previous_turn": round(
+            mean(float(b["standalone"] != b["question"]) for _, b in pairs) or 0.0, 4
+        ),
+    }
+
+
+def trust_metrics(
+    records: Sequence[dict[str, Any]], calibration: Calibration | None, header: labelled.Header
+) -> dict[str, Any]:
+    """The installed confidence's figures on these records and a refit's, out of fold."""
+    data = fitting.from_records(records)
+    result: dict[str, Any] = {
+        "counts": dict(Counter(data.kinds)),
+        "right_share": round_or_none(mean(float(r) for r in data.right)),
+    }
+    if calibration is not None:
+        p = [calibration.predict(f) for f in data.features]
+        result["installed"] = {
+            "version": calibration.version,
+            "fitted_on": calibration.dataset,
+            **fitting.figures(p, data.right, data.kinds, calibration.threshold),
+        }
+    else:
+        result["installed"] = None
+    if why := fitting.enough(data):
+        result["out_of_fold"] = {"skipped": why}
+    else:
+        fit = fitting.fit(
+            data,
+            version="evaluation",
+            embedding_model=header.embedding_model,
+            language=header.language,
+            dataset=header.dataset,
+            training_hash=fitting.labels_hash(data),
+        )
+        result["out_of_fold"] = {
+            "method": fit.calibration.method,
+            "threshold_rule": fit.calibration.threshold_rule,
+            "methods": fit.methods,
+            **fit.figures,
+        }
+    return result
 
 
 def run_squad(
@@ -155,44 +222,47 @@ def run_squad(
     *,
     limit_questions: int | None = None,
     alpha: float | None = None,
+    off_topic: Path | None = None,
+    off_topic_limit: int = labelled.DEFAULT_OFF_TOPIC,
+    folds: int = labelled.DEFAULT_FOLDS,
     progress: Progress | None = None,
 ) -> Record:
-    """Answer quality through the real product: the articles are ingested into a temporary
-    Loupe with the configured embeddings, alpha, k and LLM, and every question goes through
-    `Loupe.ask`. The whole corpus is ingested even when the questions are limited, so a limited
-    run faces the same distractors."""
-    from core.embeddings import model_name
-    from core.ingest.pipeline import IngestItem
-    from core.service import Loupe
+    """Answer quality and trust through the real chain, on held-out-article folds (see the
+    module docstring). The labelled records are kept under `<data_dir>/labelled/`, so a
+    calibration can be fitted from them (`python -m core calibrate --from-store`)."""
+    from core.embeddings import get_embeddings, model_name
+    from core.wiring import load_calibration
 
     started = time.perf_counter()
     dataset = load_squad(path)
-    questions = dataset.questions[:limit_questions] if limit_questions else dataset.questions
-    if not questions:
+    if not dataset.questions:
         raise ValueError(f"No questions in {path}.")
-    documents = squad_markdown(dataset)
-    with tempfile.TemporaryDirectory(prefix="loupe-squad-") as tmp:
-        loupe = Loupe(isolated_settings(settings, Path(tmp), alpha))
-        try:
-            report_progress(progress, "ingest", 0, len(documents))
-            results = loupe.ingest([IngestItem(name, text.encode()) for name, text in documents])
-            failed = [r for r in results if r.outcome != "indexed"]
-            if failed:
-                raise RuntimeError(f"Could not index {failed[0].name}: {failed[0].error}")
-            rows = []
-            asking = time.perf_counter()
-            for i, q in enumerate(questions, start=1):
-                result = loupe.ask(q.question)
-                rows.append(
-                    score_answer(result, q.answers, _from_paragraph(q.article, q.paragraph))
-                )
-                report_progress(progress, "ask", i, len(questions))
-            ask_seconds = time.perf_counter() - asking
-            config = run_config(loupe.settings, model_name(loupe.embeddings), None)
-        finally:
-            loupe.close()
-    metrics = answer_metrics(rows, settings.retrieval_k)
-    metrics["speed"] = {"seconds_per_question": round(ask_seconds / len(rows), 3)}
+    current = isolated_settings(settings, settings.data_dir, alpha)
+    folds = min(folds, len(dataset.articles))
+    header, records = labelled.generate(
+        path,
+        current,
+        folds=folds,
+        off_topic=off_topic,
+        off_topic_limit=off_topic_limit,
+        limit_questions=limit_questions,
+        language=settings.calibration_language,
+        conversational=True,
+        progress=progress,
+    )
+    calibration = load_calibration(settings, get_embeddings(settings))
+    for r in records:
+        r["p"] = calibration.predict(r["features"]) if calibration else None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    store = settings.data_dir / "labelled" / f"{stamp}-{path.stem}.jsonl"
+    labelled.write_store(store, header, records)
+    answerable = [_scored(r) for r in records if r["kind"] == "answerable" and not r["previous"]]
+    metrics = answer_metrics(answerable, settings.retrieval_k)
+    metrics["trust"] = trust_metrics(records, calibration, header)
+    metrics["conversational"] = conversational_check(records)
+    asked = len(records)
+    metrics["speed"] = {"seconds_per_question": round((time.perf_counter() - started) / asked, 3)}
+    config = run_config(current, model_name(get_embeddings(settings)), alpha)
     return save_record(
         "squad",
         settings,
@@ -201,18 +271,26 @@ def run_squad(
             "name": path.name,
             "articles": len(dataset.articles),
             "paragraphs": sum(len(a.paragraphs) for a in dataset.articles),
-            "questions": len(questions),
+            "questions": len(answerable),
             "limit_questions": limit_questions,
+            "folds": folds,
+            "off_topic": str(off_topic) if off_topic else None,
+            "labelled_store": str(store),
         },
-        config={**config, "vector_store": "lancedb (temporary)"},
+        config={**config, "vector_store": "lancedb (temporary, one per fold)"},
         metrics=metrics,
         notes=[
-            f"An answer is right when its token F1 against a gold span is >= {RIGHT_F1}; AUROC "
-            "and ECE measure how well confidence separates right from wrong answers "
-            "(confidence_contains: right = the answer contains a gold span).",
-            "EM and F1 are computed on the answer with its [n] markers removed; an extractive "
-            "answer quotes whole sentences, so contains_gold is the fairer figure for it.",
-            "A passage is gold when it comes from the question's paragraph.",
+            f"Each answerable question is asked of an index holding every article but one "
+            f"fold's ({folds} folds), then again of the index that lacks its article "
+            "(unanswerable); off-topic questions come from a BEIR folder's queries.",
+            "trust: right = the answer cites the gold paragraph and contains a gold answer "
+            "(SQuAD normalisation); nothing is right for unanswerable or off-topic questions. "
+            "trust.installed scores the calibration in use (in sample when it was fitted on "
+            "this data set); trust.out_of_fold refits on these records, grouped by article.",
+            f"retrieval/answers/confidence: answerable questions only; confidence there: token "
+            f"F1 >= {RIGHT_F1} (confidence_contains: the answer contains a gold span).",
+            "conversational: each answerable question asked after the latest question of "
+            "another article; hit@1 must not drop by more than one point.",
         ],
         started=started,
     )

@@ -30,7 +30,7 @@ from sqlalchemy import or_, select
 from core.db import queries
 from core.db.models import Document, DocumentStatus, utcnow
 from core.db.session import Database
-from core.ingest.chunking import ChunkDraft, chunk_sections
+from core.ingest.chunking import ChunkDraft, ChunkPlan, chunk_sections
 from core.ingest.lease import Leases, lock_claims
 from core.ingest.loaders import (
     SUPPORTED_EXTENSIONS,
@@ -198,8 +198,7 @@ class Ingestor:
         embeddings: Embeddings,
         files_dir: Path,
         workspace: str,
-        chunk_size: int,
-        chunk_overlap: int,
+        chunking: ChunkPlan,
         embed_batch_size: int,
         limits: IngestLimits | None = None,
         lease_seconds: float = 60.0,
@@ -209,8 +208,7 @@ class Ingestor:
         self.embeddings = embeddings
         self.files_dir = files_dir
         self.workspace = workspace
-        self.chunk_size = chunk_size
-        self.chunk_overlap = chunk_overlap
+        self.chunking = chunking
         self.embed_batch_size = embed_batch_size
         self.limits = limits or IngestLimits()
         self.leases = Leases(db, seconds=lease_seconds)
@@ -407,7 +405,10 @@ class Ingestor:
             loaded = load_bytes(name, data, zip_limits=self.limits.zip)
             pages = loaded.pages
             drafts = chunk_sections(
-                loaded.sections, size=self.chunk_size, overlap=self.chunk_overlap
+                loaded.sections,
+                size=self.chunking.size,
+                overlap=self.chunking.overlap,
+                length=self.chunking.length,
             )
             del loaded  # the drafts hold the text now: a large file's text is kept only once
             if not drafts:

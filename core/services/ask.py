@@ -160,6 +160,8 @@ class AskService:
                 notice=result.notice,
                 confidence=result.confidence.score,
                 confidence_label=result.confidence.label,
+                calibration_version=result.confidence.calibration,
+                answer_threshold=result.confidence.threshold,
                 confidence_features={
                     **result.confidence.features,
                     "reasons": result.confidence.reasons,
@@ -192,6 +194,8 @@ def result_from_row(row: Answer) -> AnswerResult:
             row.confidence_label,
             reasons,
             {k: v for k, v in features.items() if isinstance(v, int | float)},
+            row.calibration_version,
+            row.answer_threshold,
         ),
         generator=cast(GeneratorKind, row.generator),
         model=row.model,

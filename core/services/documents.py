@@ -69,6 +69,16 @@ class DocumentService:
             rows = queries.list_documents(s, self.settings.workspace, status=status)
             return [DocumentInfo.from_row(row) for row in rows]
 
+    def stale(self) -> list[DocumentInfo]:
+        """Ready documents whose chunks are not in this embedding model's store: indexed with
+        another model (or before stores were kept per model). They are not searched until
+        re-indexed. Checked in one count when nothing is stale, the usual case."""
+        ready = self.documents(DocumentStatus.ready)
+        with_chunks = [d for d in ready if d.chunk_count > 0]
+        if self.store.count() >= sum(d.chunk_count for d in with_chunks):
+            return []
+        return [d for d in with_chunks if self.store.count(d.id) == 0]
+
     def delete(self, document_id: str, *, actor: Actor) -> bool:
         """Chunks go first: a document row without chunks is harmless, the reverse is not."""
         require(actor, Role.admin)

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from core.config import Settings
+from core.embeddings import embedding_key
 from core.stores.base import VectorStore
+
+
+def model_suffix(settings: Settings) -> str:
+    """Each embedding model gets a table (collection) of its own, so vectors of two models can
+    never be searched together: after a model change the new one starts empty, and documents
+    indexed with another model are listed as needing a re-index (`DocumentService.stale`)."""
+    return re.sub(r"[^0-9A-Za-z]+", "_", embedding_key(settings)).strip("_").lower()
+
+
+def lancedb_table(settings: Settings) -> str:
+    return f"chunks_{settings.workspace}_{model_suffix(settings)}"
 
 
 def _lancedb(settings: Settings, dimension: int) -> VectorStore:
     from core.stores.lancedb import LanceDBStore
 
-    return LanceDBStore(
-        settings.lancedb_dir, dimension=dimension, table=f"chunks_{settings.workspace}"
-    )
+    return LanceDBStore(settings.lancedb_dir, dimension=dimension, table=lancedb_table(settings))
 
 
 def _weaviate(settings: Settings, dimension: int) -> VectorStore:
     from core.stores.weaviate import WeaviateStore
 
-    return WeaviateStore(settings, dimension=dimension)
+    collection = f"{settings.weaviate_collection}_{model_suffix(settings)}"
+    return WeaviateStore(settings, dimension=dimension, collection=collection)
 
 
 # Every `LOUPE_VECTOR_STORE` value (a test checks this against the config's choices). Backends

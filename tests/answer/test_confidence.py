@@ -1,5 +1,6 @@
-"""Confidence is computed from evidence: retrieval strength and margin, question coverage and
-how much of the answer its cited passages back. Passages are built the way the retriever
+"""Confidence is computed from evidence (retrieval strength and margin, question coverage, how
+much of the answer its cited passages back, ...): a calibrated P(right) with the shipped
+calibration, a hand-set prior without one. Passages are built the way the retriever
 builds them (`hit_to_document`), so the metadata matches production."""
 
 from __future__ import annotations
@@ -7,8 +8,11 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
+from core.answer.calibration import find_calibration
 from core.answer.confidence import HIGH, MEDIUM, answer_support, compute_confidence, label_for
+from core.answer.features import DESCRIPTIONS, FEATURE_NAMES
 from core.answer.retrieval import hit_to_document
+from core.answer.types import Confidence
 from core.config import Settings
 from core.embeddings import SimilarityScale, similarity_scale
 from core.stores.base import Chunk, Hit
@@ -71,7 +75,7 @@ def test_a_strong_supported_answer_scores_higher_than_a_weak_one() -> None:
     assert strong.score > weak.score
     assert strong.label == "high"
     assert weak.label == "low"
-    for name in ("strength", "margin", "question_coverage", "support"):
+    for name in ("top_cosine", "cosine_gap", "question_coverage_passage", "support"):
         assert strong.features[name] > weak.features[name], name
 
 
@@ -85,8 +89,7 @@ def test_an_uncited_answer_scores_lower_than_a_cited_one() -> None:
     )
     assert uncited.score < cited.score
     assert uncited.features["support"] == 0.0
-    assert uncited.features["uncited_sentences"] == 1.0
-    assert any("cite nothing" in reason for reason in uncited.reasons)
+    assert uncited.features["cited_passages"] == 0.0
 
 
 def test_citing_the_wrong_passage_scores_lower_than_citing_the_right_one() -> None:
@@ -166,54 +169,78 @@ def test_computed_label_matches_the_score(answer: str, passages: list[Document])
     assert confidence.label == label_for(confidence.score)
 
 
-def test_reasons_explain_similarity_coverage_and_support() -> None:
+def test_uncalibrated_reasons_say_the_score_is_no_probability() -> None:
     confidence = compute_confidence(
         QUESTION, "The Eiffel Tower is 330 metres tall [1].", strong_passages(), scale=SCALE
     )
-    similarity, coverage, support = confidence.reasons
-    assert "0.85" in similarity and "strong" in similarity
-    assert "100%" in coverage
-    assert "backed by the passages it cites" in support
+    assert confidence.calibration is None
+    assert confidence.reasons[0].startswith("Uncalibrated")
+    assert "0.85" in confidence.reasons[1]
 
 
 def test_features_are_recorded() -> None:
     answer = "The Eiffel Tower is 330 metres tall [1]. Bees dance [2]. It is old."
-    confidence = compute_confidence(QUESTION, answer, strong_passages(), scale=SCALE)
-    features = confidence.features
-    assert features["top_similarity"] == 0.85
-    assert features["strength"] == 1.0
-    assert features["margin"] == pytest.approx(0.95)
-    assert features["question_coverage"] == 1.0
-    assert features["sentences"] == 3.0
-    assert features["uncited_sentences"] == 1.0
+    features = compute_confidence(QUESTION, answer, strong_passages(), scale=SCALE).features
+    assert set(FEATURE_NAMES) <= set(features)
+    assert features["top_cosine"] == 0.85
+    assert features["cosine_gap"] == pytest.approx(0.83)
+    assert features["rank_agreement"] == 1.0  # keyword and vector agree on passage 1
+    assert features["cited_passages"] == 2.0 and features["first_cited_rank"] == 1.0
+    assert features["question_coverage_cited"] == 1.0  # "eiffel", "tower", "tall"
+    assert features["number_missing"] == 0.0  # "how tall" got "330"
     assert 0.0 < features["support"] < 1.0
     assert features["flagged_passages"] == 0.0 and features["abstained"] == 0.0
 
 
-def test_a_single_passage_has_full_margin_and_keyword_only_hits_have_no_strength() -> None:
-    confidence = compute_confidence(
-        QUESTION,
-        "It is 330 metres tall [1].",
-        [passage(TOWER, score=1.0, vector=None)],
-        scale=SCALE,
-    )
-    assert confidence.features["margin"] == 1.0
-    assert confidence.features["top_similarity"] == 0.0
-    assert confidence.features["strength"] == 0.0
+def test_a_question_for_a_number_answered_without_one_is_marked() -> None:
+    features = compute_confidence(
+        QUESTION, "The tower stands in Paris [1].", strong_passages(), scale=SCALE
+    ).features
+    assert features["number_missing"] == 1.0
 
 
-@pytest.mark.parametrize(
-    ("similarity", "strength"), [(0.95, 1.0), (0.7, 1.0), (0.45, 0.5), (0.2, 0.0), (-0.3, 0.0)]
-)
-def test_strength_is_clipped_to_the_scale(similarity: float, strength: float) -> None:
-    assert SCALE.strength(similarity) == pytest.approx(strength)
-    confidence = compute_confidence(
-        QUESTION,
-        "It is 330 metres tall [1].",
-        [passage(TOWER, score=1.0, vector=similarity)],
-        scale=SCALE,
-    )
-    assert confidence.features["strength"] == pytest.approx(strength)
+# With the shipped calibration -------------------------------------------------------------
+
+SHIPPED = find_calibration(None, "all-MiniLM-L6-v2 (onnx int8)")
+
+
+def calibrated(answer: str, passages: list[Document], **kwargs: object) -> Confidence:
+    assert SHIPPED is not None
+    return compute_confidence(
+        QUESTION, answer, passages, scale=SCALE, calibration=SHIPPED, threshold=0.5, **kwargs
+    )  # type: ignore[arg-type]
+
+
+def test_the_bundled_model_has_a_shipped_calibration() -> None:
+    assert SHIPPED is not None
+    assert SHIPPED.embedding_model.startswith("all-MiniLM-L6-v2")
+    assert SHIPPED.cv["auroc"] >= 0.9 and SHIPPED.cv["ece"] <= 0.05
+
+
+def test_calibrated_confidence_is_a_probability_with_its_version_and_threshold() -> None:
+    strong = calibrated("The Eiffel Tower is 330 metres tall [1].", strong_passages())
+    weak = calibrated("Bees dance with a waggle [1].", weak_passages())
+    assert 0.0 <= weak.score < strong.score <= 1.0
+    assert strong.calibration == SHIPPED.version if SHIPPED else False
+    assert strong.threshold == 0.5
+    assert strong.phrase == f"likely right ({strong.score:.0%})"
+
+
+def test_calibrated_reasons_are_ranked_by_their_contribution() -> None:
+    assert SHIPPED is not None
+    confidence = calibrated("The Eiffel Tower is 330 metres tall [1].", strong_passages())
+    pushes = SHIPPED.contributions(confidence.features)
+    shown = [name for name, push in pushes if abs(push) >= 0.05][: len(confidence.reasons)]
+    assert confidence.reasons
+    for reason, name in zip(confidence.reasons, shown, strict=True):
+        assert reason.startswith(DESCRIPTIONS[name].capitalize())
+    assert [abs(p) for _, p in pushes] == sorted((abs(p) for _, p in pushes), reverse=True)
+
+
+def test_an_abstention_has_no_chance_of_being_right() -> None:
+    confidence = calibrated("The documents do not say.", strong_passages(), abstained=True)
+    assert confidence.score == 0.0
+    assert confidence.reasons[0] == "The documents do not answer this question."
 
 
 def test_an_explicit_minimum_similarity_becomes_the_threshold() -> None:

@@ -217,3 +217,16 @@ def test_samples_load_from_an_empty_documents_page(engine: Loupe) -> None:
     click(at, "Load the sample documents")
     assert len(engine.documents()) == 4
     assert documents_table(at).shape[0] == 4
+
+
+def test_documents_of_another_embedding_model_are_flagged_and_reindexed(documents: Loupe) -> None:
+    # A document whose chunks are not in this model's store: what a model change leaves behind.
+    stale = documents.documents()[0]
+    documents.store.delete_document(stale.id)
+    at = documents_page()
+    assert "indexed with another embedding model" in at.warning[0].value
+    click(at, "Re-index 1 document…")
+    click(at, "Yes, reindex")
+    assert documents.stale_documents() == []
+    assert documents.store.count(stale.id) == stale.chunk_count
+    assert not any("another embedding model" in w.value for w in at.warning)

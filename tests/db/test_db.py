@@ -31,7 +31,15 @@ from core.db.models import (
 )
 from core.db.session import Database, alembic_config, make_engine, migrate, normalize_url
 
-TABLES = {"documents", "conversations", "prompt_versions", "answers", "feedback", "sign_ins"}
+TABLES = {
+    "documents",
+    "conversations",
+    "prompt_versions",
+    "answers",
+    "feedback",
+    "sign_ins",
+    "calibrations",
+}
 DOC_A, DOC_B, DOC_C = "a" * 32, "b" * 32, "c" * 32
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 KST = timezone(timedelta(hours=9))

@@ -130,7 +130,7 @@ def test_upload_ask_dislike_correct_and_review(
     expect(page.get_by_test_id("stChatMessage").first).to_contain_text(QUESTION)
     expect(answer).to_contain_text("basement level of the north garage")
     expect(answer).to_contain_text("[1]")
-    expect(answer).to_contain_text("confidence ·")
+    expect(answer).to_contain_text("ikely right (")
     source = expander(answer, f"[1] {DOCUMENT_NAME}, p. 2")
     source.locator("summary").click()
     expect(source.get_by_test_id("stExpanderDetails")).to_contain_text(

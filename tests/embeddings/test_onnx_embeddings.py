@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from core.config import Settings
-from core.embeddings import bundled_minilm_path, get_embeddings
-from core.embeddings.onnx_minilm import OnnxMiniLMEmbeddings, onnx_model_file
+from core.embeddings import bundled_minilm, get_embeddings
+from core.embeddings.onnx_encoder import OnnxEmbeddings, onnx_model_file
 
 TEXTS = [
     "The Normans were the people who in the 10th and 11th centuries gave their name to "
@@ -37,8 +37,8 @@ def cache_dir() -> Path:
 def test_vectors_match_torch(
     precision: str, floor: float, torch_vectors: np.ndarray, cache_dir: Path
 ) -> None:
-    model = OnnxMiniLMEmbeddings(
-        Path(bundled_minilm_path()), cache_dir, precision=precision, batch_size=2, threads=1
+    model = OnnxEmbeddings(
+        bundled_minilm(), cache_dir, precision=precision, batch_size=2, threads=1
     )
     vectors = np.asarray(model.embed_documents(TEXTS))
     assert vectors.shape == torch_vectors.shape
@@ -65,7 +65,7 @@ def test_retrieval_ranks_like_torch(cache_dir: Path) -> None:
 
 
 def test_export_is_made_once_and_reused(tmp_path: Path) -> None:
-    model_dir = Path(bundled_minilm_path())
+    model_dir = bundled_minilm()
     first = onnx_model_file(model_dir, tmp_path, "int8")
     stamp = first.stat().st_mtime_ns
     assert onnx_model_file(model_dir, tmp_path, "int8") == first

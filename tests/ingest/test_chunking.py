@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,44 @@ def test_short_section_is_one_chunk() -> None:
 def test_bad_sizes_are_refused(size: int, overlap: int) -> None:
     with pytest.raises(ValueError):
         chunk_sections([Section("text")], size=size, overlap=overlap)
+
+
+@pytest.mark.parametrize("size", [16, 40, 120])
+def test_token_sized_chunks_fit_the_model_window(size: int) -> None:
+    """Counted in the bundled MiniLM's own tokens, every Korean and English chunk is at most
+    `size` tokens as the model tokenizes it: nothing past the window is cut off unseen."""
+    from transformers import AutoTokenizer
+
+    from core.embeddings import bundled_minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_path())
+
+    def tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    korean = Path(__file__).parents[2] / "samples" / "benefits-ko.md"
+    sections = [Section(korean.read_text(encoding="utf-8")), *SECTIONS]
+    chunks = chunk_sections(sections, size=size, overlap=size // 4, length=tokens)
+    assert chunks and all(0 < tokens(c.text) <= size for c in chunks)
+    # Korean costs far more tokens than characters here, so by characters chunks would be
+    # several times over the window.
+    assert max(tokens(c.text) / len(c.text) for c in chunks if "복리후생" in c.text) > 1
+
+
+def test_chunk_plan_counts_the_active_models_tokens_up_to_its_window() -> None:
+    from langchain_core.embeddings import FakeEmbeddings
+
+    from core.config import Settings
+    from core.embeddings import get_embeddings
+    from core.ingest.chunking import chunk_plan
+
+    minilm = get_embeddings(Settings())
+    plan = chunk_plan(Settings(), minilm)
+    # all-MiniLM-L6-v2 embeds 256 tokens, [CLS] and [SEP] included.
+    assert (plan.size, plan.overlap, plan.unit) == (254, 38, "tokens")
+    assert plan.length("복리후생") == minilm.count_tokens("복리후생") > 1
+    assert chunk_plan(Settings(chunk_size=100_000), minilm).size == 254
+    assert chunk_plan(Settings(chunk_size=64, chunk_overlap=8), minilm).overlap == 8
+    # A hosted model without a local tokenizer: characters, as before.
+    hosted = chunk_plan(Settings(), FakeEmbeddings(size=8))
+    assert (hosted.size, hosted.unit, hosted.length("abc")) == (1000, "characters", 3)

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.db.models import DocumentStatus
 from core.ingest.pipeline import IngestItem, IngestProgress
 from core.service import Loupe
+from core.stores import lancedb_table
 from core.stores.lancedb import LanceDBStore
 
 
@@ -237,8 +238,32 @@ def test_delete_removes_the_original_unless_shared(loupe: Loupe) -> None:
 def test_a_second_process_sees_new_chunks(loupe: Loupe, tmp_path: Path) -> None:
     # The app keeps its store open while the CLI ingests: reads must see the new version.
     reader = LanceDBStore(
-        loupe.settings.lancedb_dir, dimension=384, table=f"chunks_{loupe.settings.workspace}"
+        loupe.settings.lancedb_dir, dimension=384, table=lancedb_table(loupe.settings)
     )
     assert reader.count() == 0
     loupe.ingest([GOOD_TXT])
     assert reader.count() > 0
+
+
+def test_a_model_change_never_mixes_vectors_and_offers_a_reindex(tmp_path: Path) -> None:
+    """MiniLM and e5 both make 384-dimensional vectors, so nothing in the store's shape tells
+    them apart: each model has a store of its own, and documents indexed with the other are
+    listed as stale, unsearched, until re-indexed."""
+    data = tmp_path / "data"
+    minilm = Loupe(Settings(data_dir=data, llm="extractive"))
+    doc = minilm.ingest([GOOD_TXT])[0]
+    assert minilm.stale_documents() == []
+    minilm.close()
+
+    e5 = Loupe(Settings(data_dir=data, llm="extractive", embeddings="e5"))
+    try:
+        assert [d.id for d in e5.stale_documents()] == [doc.document_id]
+        assert e5.embedding_model == "multilingual-e5-small"
+        # No MiniLM vector is ever scored against an e5 question.
+        assert e5.store.count() == 0
+        result = e5.reindex(doc.document_id or "")
+        assert result.outcome == "indexed" and result.chunks > 0
+        assert e5.stale_documents() == []
+        assert e5.store.count(doc.document_id) == result.chunks
+    finally:
+        e5.close()

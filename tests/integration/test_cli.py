@@ -151,10 +151,12 @@ def test_cli_check_finds_and_repairs_a_mismatch(tmp_path: Path, env: dict[str, s
     assert agree.returncode == 0, agree.stderr
     assert json.loads(agree.stdout)["ok"] is True
 
+    from core.stores import lancedb_table
     from core.stores.lancedb import LanceDBStore
 
     settings = Settings(data_dir=tmp_path / "data")
-    LanceDBStore(settings.lancedb_dir, dimension=384, table="chunks_default").delete_document(
+    table = lancedb_table(settings)
+    LanceDBStore(settings.lancedb_dir, dimension=384, table=table).delete_document(
         json.loads(cli(env, "documents", "--json").stdout)[0]["id"]
     )
     found = cli(env, "check", "--json")

@@ -293,6 +293,9 @@ def loupe(
         openai_base_url=server.base_url,
         llm_timeout=60,
         llm_max_retries=0,
+        # These tests check the protocol, not speed, on a CPU model that a busy machine slows
+        # a lot: a budget no answer reaches (the budget has tests of its own, test_llm_faults).
+        llm_budget=600,
     )
     model = chat_model(settings, callbacks=[recorder], extra_body=MAX_TOKENS)
     engine = Loupe(settings, chat_model=model)
@@ -325,7 +328,9 @@ def test_server_streams_without_usage_even_when_asked(server: LlamaServer) -> No
         "POST", f"{server.base_url}/chat/completions", json=request, timeout=60
     ) as response:
         response.raise_for_status()
-        data = [line.removeprefix("data: ") for line in response.iter_lines() if line]
+        # Lines starting with ":" are SSE comments: the server's keep-alive pings.
+        lines = [line for line in response.iter_lines() if line and not line.startswith(":")]
+        data = [line.removeprefix("data: ") for line in lines]
     assert data[-1] == "[DONE]"
     chunks = [json.loads(item) for item in data[:-1]]
     assert chunks and all(chunk["model"] == ALIAS for chunk in chunks)
@@ -342,7 +347,8 @@ def test_tokens_stream_before_the_result(answers: list[Asked]) -> None:
     assert asked.kinds == ["token"] * (len(asked.kinds) - 1) + ["done"]
     assert spacing_normalized(asked.shown) == spacing_normalized(result.answer)
     assert parse_citations(asked.raw, len(result.sources)).text == result.answer
-    assert result.generator == "llm" and result.notice is None
+    assert result.generator == "llm"
+    assert result.notice is None or "length limit" in result.notice  # the 96-token cap
     assert result.model == ALIAS
     assert result.prompt_version == ANSWER.id
     assert {"retrieve", "first_token", "generate", "total"} <= result.timings.keys()
@@ -366,7 +372,9 @@ def test_answer_record_is_complete_in_sql(loupe: Loupe, answers: list[Asked]) ->
             assert source["chunk_id"] and source["document_id"] in document_ids
             assert isinstance(source["score"], float)
         assert (row.model, row.generator, row.prompt_version) == (ALIAS, "llm", ANSWER.id)
-        assert row.notice is None
+        # The tiny model often talks until the 96-token cap, which the notice flags.
+        assert row.notice == result.notice
+        assert result.notice is None or "length limit" in result.notice
         assert row.confidence == result.confidence.score
         assert row.confidence_label == result.confidence.label
         assert row.timings == result.timings and "total" in row.timings

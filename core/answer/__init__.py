@@ -1,0 +1,1 @@
+"""Answering: retrieval chain, generators, citations and the calibrated confidence."""
