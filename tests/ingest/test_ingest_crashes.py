@@ -174,18 +174,20 @@ def test_start_up_leaves_a_running_ingest_alone(
     new = write(tmp_path / "in" / "policy.txt", policy("storage"))
     signals = tmp_path / "signals"
     process = worker(settings, [new], signals, stage="writing", action="pause")
-    deadline = time.monotonic() + 300
-    while not (signals / "reached").exists():
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    # The paused ingest holds its lease (its heartbeat goes on) past the lease time.
-    time.sleep(LEASE_SECONDS + 0.5)
-    other = Loupe(settings)  # recovery runs here
-    doc = other.documents()[0]
-    assert doc.status == DocumentStatus.indexing and lease_owner(other) is not None
-    other.close()
-    (signals / "go").write_text("")
+    try:
+        deadline = time.monotonic() + 300
+        while not (signals / "reached").exists():
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        # The paused ingest holds its lease (its heartbeat goes on) past the lease time.
+        time.sleep(LEASE_SECONDS + 0.5)
+        other = Loupe(settings)  # recovery runs here
+        doc = other.documents()[0]
+        assert doc.status == DocumentStatus.indexing and lease_owner(other) is not None
+        other.close()
+    finally:
+        (signals / "go").write_text("")  # never leave the worker waiting
     [result] = finish(process)
     assert result["outcome"] == "indexed"
     doc = loupe.documents()[0]
