@@ -31,7 +31,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     finally:
         loupe.close()
     env = {**os.environ, "LOUPE_DATA_DIR": str(data), "LOUPE_LLM": "extractive"}
-    for name in ("DATABASE_URL", "LOUPE_DATABASE_URL", "LOUPE_MIN_VECTOR_SIMILARITY"):
+    for name in ("DATABASE_URL", "LOUPE_DATABASE_URL", "LOUPE_ANSWER_THRESHOLD"):
         env.pop(name, None)
     return env
 
@@ -59,13 +59,13 @@ def test_make_eval_passes_by_default_and_fails_on_a_worse_setting(env: dict[str,
     assert "-> PASSED" in passed.stdout
     assert gate_of(env)["agreement"] == 1.0
 
-    # Deliberately worse: a similarity floor no passage reaches, so nothing is answered.
-    worse = make_eval({**env, "LOUPE_MIN_VECTOR_SIMILARITY": "0.99"})
+    # Deliberately worse: an answer threshold no answer reaches, so nothing is answered.
+    worse = make_eval({**env, "LOUPE_ANSWER_THRESHOLD": "0.999"})
     assert worse.returncode != 0
     assert "FAILED" in worse.stdout and "below the floor" in worse.stdout
 
     # Below the last passing run fails even when the floor is met.
-    floorless = make_eval({**env, "LOUPE_MIN_VECTOR_SIMILARITY": "0.99"}, "EVAL_FAIL_BELOW=0")
+    floorless = make_eval({**env, "LOUPE_ANSWER_THRESHOLD": "0.999"}, "EVAL_FAIL_BELOW=0")
     assert floorless.returncode != 0
     assert "below the last passing run" in floorless.stdout
     assert gate_of(env)["previous"] == 1.0
