@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+import i18n
 import ui as shared
 from core.db.models import Document, DocumentStatus
 from core.ingest.loaders import SUPPORTED_EXTENSIONS
 from core.ingest.pipeline import IngestItem, IngestProgress, IngestResult
+from i18n import N_, _
 
 UPLOADER = "uploader_generation"  # bumped after an upload, which empties the file picker
 RESULTS = "upload_results"  # the last upload's outcomes, shown until the next one
@@ -20,22 +22,35 @@ PENDING_ACTION = "document_action"  # ("delete" | "reindex", [document ids]) awa
 # becomes a new widget, so the browser's ticks on the old rows cannot land on other documents.
 TABLE = "documents_table_generation"
 OUTCOME_TEXT = {
-    "indexed": "Indexed",
-    "updated": "Updated (new version)",
-    "duplicate": "Skipped: duplicate",
-    "failed": "Failed",
+    "indexed": N_("Indexed"),
+    "updated": N_("Updated (new version)"),
+    "duplicate": N_("Skipped: duplicate"),
+    "failed": N_("Failed"),
 }
 STATUS_TEXT = {
-    DocumentStatus.ready: "✅ ready",
-    DocumentStatus.indexing: "⏳ indexing",
-    DocumentStatus.pending: "⏳ pending",
-    DocumentStatus.failed: "❌ failed",
+    DocumentStatus.ready: ("✅", N_("ready")),
+    DocumentStatus.indexing: ("⏳", N_("indexing")),
+    DocumentStatus.pending: ("⏳", N_("pending")),
+    DocumentStatus.failed: ("❌", N_("failed")),
+}
+STAGE_TEXT = {
+    "parse": N_("reading"),
+    "embed": N_("embedding"),
+    "index": N_("indexing"),
+    "done": N_("done"),
 }
 # How far along a file is at each ingestion stage, for its progress bar.
 STAGE_SPAN = {"parse": (0.0, 0.1), "embed": (0.1, 0.85), "index": (0.85, 1.0), "done": (1.0, 1.0)}
 
 actor = shared.require_role("admin")
 engine = shared.engine()
+
+
+def status_text(status: DocumentStatus) -> str:
+    if status not in STATUS_TEXT:
+        return str(status)
+    mark, word = STATUS_TEXT[status]
+    return f"{mark} {_(word)}"
 
 
 def parse_tags(text: str) -> list[str]:
@@ -47,7 +62,7 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
     failed file's bar gives way to its error: a full bar would read as success)."""
     slots = [st.empty() for _ in files]
     bars = [
-        slot.progress(0.0, text=f"{file.name}: waiting")
+        slot.progress(0.0, text=_("{name}: waiting", name=file.name))
         for slot, file in zip(slots, files, strict=True)
     ]
 
@@ -55,8 +70,9 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
         start, end = STAGE_SPAN[progress.stage]
         share = progress.done / progress.total if progress.total else 0.0
         detail = f" {progress.done}/{progress.total}" if progress.total else ""
+        stage = _(STAGE_TEXT[progress.stage]) if progress.stage in STAGE_TEXT else progress.stage
         bars[progress.file_index].progress(
-            start + (end - start) * share, text=f"{progress.name}: {progress.stage}{detail}"
+            start + (end - start) * share, text=f"{progress.name}: {stage}{detail}"
         )
 
     results = engine.ingest(
@@ -68,26 +84,29 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
     )
     for slot, result in zip(slots, results, strict=True):
         if result.outcome == "failed":
-            slot.error(f"{result.name}: failed", icon=":material/error:")
+            slot.error(_("{name}: failed", name=result.name), icon=":material/error:")
         else:
-            slot.progress(1.0, text=f"{result.name}: {OUTCOME_TEXT[result.outcome].lower()}")
+            outcome = _(OUTCOME_TEXT[result.outcome]).lower()
+            slot.progress(1.0, text=f"{result.name}: {outcome}")
     return results
 
 
 def upload_section() -> None:
-    st.subheader("Add documents")
+    st.subheader(_("Add documents"))
     generation = st.session_state.setdefault(UPLOADER, 0)
     files = st.file_uploader(
-        "Files (PDF, Word, text, Markdown, HTML, CSV)",
+        _("Files (PDF, Word, text, Markdown, HTML, CSV)"),
         type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
         accept_multiple_files=True,
         key=f"uploader_{generation}",
     )
     tags = st.text_input(
-        "Tags for these files", key="upload_tags", placeholder="e.g. hr, policies (comma-separated)"
+        _("Tags for these files"),
+        key="upload_tags",
+        placeholder=_("e.g. hr, policies (comma-separated)"),
     )
     count = len(files or [])
-    label = f"Index {count} file{'s' if count != 1 else ''}"
+    label = i18n.ngettext("Index {n} file", "Index {n} files", count)
     if st.button(label, type="primary", disabled=not files, icon=":material/upload:"):
         st.session_state[RESULTS] = index_uploads(files or [], parse_tags(tags))
         # New documents come first in the table: an old row selection would point elsewhere.
@@ -106,27 +125,32 @@ def reset_table() -> None:
 def upload_outcomes(results: list[IngestResult]) -> None:
     failed = sum(r.outcome == "failed" for r in results)
     done = len(results) - failed
-    summary = f"{done} of {len(results)} files indexed or already present."
+    summary = _(
+        "{done} of {total} files indexed or already present.",
+        done=i18n.number(done),
+        total=i18n.number(len(results)),
+    )
     if failed:
-        st.warning(f"{summary} {failed} failed; the reasons are in the table.")
+        reasons = _("{failed} failed; the reasons are in the table.", failed=i18n.number(failed))
+        st.warning(f"{summary} {reasons}")
     else:
         st.success(summary)
     paged = any(r.pages is not None for r in results)
     st.dataframe(
         [
             {
-                "File": r.name,
-                "Outcome": OUTCOME_TEXT[r.outcome],
-                "Chunks": r.chunks if r.outcome != "failed" else None,
+                _("File"): r.name,
+                _("Outcome"): _(OUTCOME_TEXT[r.outcome]),
+                _("Chunks"): r.chunks if r.outcome != "failed" else None,
                 # Only PDFs have pages: the column is left out when no file has any.
-                **({"Pages": r.pages} if paged else {}),
-                "Details": r.error or "",
+                **({_("Pages"): r.pages} if paged else {}),
+                _("Details"): r.error or "",
             }
             for r in results
         ],
         hide_index=True,
         height=shared.table_height(len(results)),
-        column_config={"Pages": st.column_config.NumberColumn("Pages")},
+        column_config={_("Pages"): st.column_config.NumberColumn(_("Pages"))},
     )
 
 
@@ -136,15 +160,15 @@ def documents_table(documents: list[Document]) -> list[Document]:
     event = st.dataframe(
         [
             {
-                "Name": doc.name,
-                "Status": STATUS_TEXT.get(doc.status, str(doc.status)),
-                **({"Pages": doc.pages} if paged else {}),
-                "Chunks": doc.chunk_count,
-                "Size (KB)": round(doc.size_bytes / 1024, 1),
-                "Tags": list(doc.tags or []),
-                "Uploaded by": doc.uploaded_by or "",
-                "Uploaded": doc.created_at.astimezone(),
-                "Error": doc.error or "",
+                _("Name"): doc.name,
+                _("Status"): status_text(doc.status),
+                **({_("Pages"): doc.pages} if paged else {}),
+                _("Chunks"): doc.chunk_count,
+                _("Size (KB)"): round(doc.size_bytes / 1024, 1),
+                _("Tags"): list(doc.tags or []),
+                _("Uploaded by"): doc.uploaded_by or "",
+                _("Uploaded"): doc.created_at.astimezone(),
+                _("Error"): doc.error or "",
             }
             for doc in documents
         ],
@@ -154,9 +178,11 @@ def documents_table(documents: list[Document]) -> list[Document]:
         selection_mode="multi-row",
         height=shared.table_height(len(documents), max_rows=15),
         column_config={
-            "Pages": st.column_config.NumberColumn("Pages"),
-            "Tags": st.column_config.ListColumn("Tags"),
-            "Uploaded": st.column_config.DatetimeColumn("Uploaded", format="YYYY-MM-DD HH:mm"),
+            _("Pages"): st.column_config.NumberColumn(_("Pages")),
+            _("Tags"): st.column_config.ListColumn(_("Tags")),
+            _("Uploaded"): st.column_config.DatetimeColumn(
+                _("Uploaded"), format="YYYY-MM-DD HH:mm"
+            ),
         },
     )
     return [documents[i] for i in event.selection.rows if i < len(documents)]
@@ -171,72 +197,87 @@ def confirm_pending(documents: list[Document]) -> None:
     action, ids = st.session_state[PENDING_ACTION]
     chosen = [doc for doc in documents if doc.id in ids]
     names = ", ".join(doc.name for doc in chosen)
-    if action == "delete":
+    deleting = action == "delete"
+    if deleting:
         st.warning(
-            f"Delete {names}? Their passages leave search at once. Answers that cited them keep "
-            "their quotes.",
+            _(
+                "Delete {names}? Their passages leave search at once. Answers that cited them "
+                "keep their quotes.",
+                names=names,
+            ),
             icon=":material/delete:",
         )
     else:
-        st.info(f"Re-index {names} from the stored originals?", icon=":material/refresh:")
+        st.info(
+            _("Re-index {names} from the stored originals?", names=names),
+            icon=":material/refresh:",
+        )
     yes, no = st.columns(2)
-    if yes.button(f"Yes, {action}", type="primary", key="confirm_action"):
+    confirm = _("Yes, delete") if deleting else _("Yes, re-index")
+    if yes.button(confirm, type="primary", key="confirm_action"):
         # Settled before the work starts: a click while it runs starts a new run that must
         # find neither this confirmation nor ticks on rows that are about to change.
         st.session_state.pop(PENDING_ACTION)
         reset_table()
-        with st.status(f"{action.capitalize()}…") as status:
+        with st.status(_("Deleting…") if deleting else _("Re-indexing…")) as status:
             for doc in chosen:
-                if action == "delete":
+                if deleting:
                     engine.delete_document(doc.id, actor=actor)
-                    st.write(f"Deleted {doc.name}.")
+                    st.write(_("Deleted {name}.", name=doc.name))
                 else:
                     result = engine.reindex(doc.id, actor=actor)
-                    st.write(f"{doc.name}: {result.outcome} ({result.chunks} chunks)")
-            status.update(label=f"{action.capitalize()} done.", state="complete")
-        st.toast(f"{action.capitalize()} done: {names}.", icon=":material/check_circle:")
+                    outcome = _(OUTCOME_TEXT[result.outcome]).lower()
+                    chunks = i18n.ngettext("{n} chunk", "{n} chunks", result.chunks)
+                    st.write(f"{doc.name}: {outcome} ({chunks})")
+            status.update(
+                label=_("Delete done.") if deleting else _("Re-index done."), state="complete"
+            )
+        done = _("Delete done: {names}.") if deleting else _("Re-index done: {names}.")
+        st.toast(done.format(names=names), icon=":material/check_circle:")
         st.rerun()
-    if no.button("Cancel", key="cancel_action"):
+    if no.button(_("Cancel"), key="cancel_action"):
         st.session_state.pop(PENDING_ACTION)
         st.rerun()
 
 
 def actions(selected: list[Document]) -> None:
-    st.caption(f"{len(selected)} selected")
+    st.caption(_("{n} selected", n=i18n.number(len(selected))))
     delete, reindex = st.columns(2)
     delete.button(
-        "Delete…", icon=":material/delete:", on_click=ask_confirmation, args=("delete", selected)
+        _("Delete…"), icon=":material/delete:", on_click=ask_confirmation, args=("delete", selected)
     )
     reindex.button(
-        "Re-index…",
+        _("Re-index…"),
         icon=":material/refresh:",
         on_click=ask_confirmation,
         args=("reindex", selected),
     )
     if len(selected) != 1:
-        st.caption("Select one document to edit its tags.")
+        st.caption(_("Select one document to edit its tags."))
         return
     doc = selected[0]
     with st.form(f"tags_{doc.id}", border=False):
         text = st.text_input(
-            f"Tags of {doc.name}", value=", ".join(doc.tags or []), key=f"tags_input_{doc.id}"
+            _("Tags of {name}", name=doc.name),
+            value=", ".join(doc.tags or []),
+            key=f"tags_input_{doc.id}",
         )
-        if st.form_submit_button("Save tags"):
-            with st.spinner("Saving tags and re-indexing…"):
+        if st.form_submit_button(_("Save tags")):
+            with st.spinner(_("Saving tags and re-indexing…")):
                 engine.set_document_tags(doc.id, parse_tags(text), actor=actor)
             reset_table()
-            st.toast(f"Tags of {doc.name} saved.", icon=":material/check_circle:")
+            st.toast(_("Tags of {name} saved.", name=doc.name), icon=":material/check_circle:")
             st.rerun()
 
 
 def main() -> None:
-    st.title("Documents")
+    st.title(_("Documents"))
     upload_section()
     documents = engine.documents()
-    st.subheader(f"{len(documents)} document{'s' if len(documents) != 1 else ''}")
+    st.subheader(i18n.ngettext("{n} document", "{n} documents", len(documents)))
     if not documents:
-        st.info("Nothing here yet. Upload files above, or load the sample documents.")
-        if st.button("Load the sample documents", icon=":material/library_add:"):
+        st.info(_("Nothing here yet. Upload files above, or load the sample documents."))
+        if st.button(_("Load the sample documents"), icon=":material/library_add:"):
             shared.load_samples(engine, actor)
             st.rerun()
         return
@@ -246,7 +287,7 @@ def main() -> None:
     elif selected:
         actions(selected)
     else:
-        st.caption("Select documents in the table to delete, re-index or tag them.")
+        st.caption(_("Select documents in the table to delete, re-index or tag them."))
 
 
 main()

@@ -9,16 +9,18 @@ from typing import cast
 
 import streamlit as st
 
+import i18n
 import ui as shared
 from core.db.models import Feedback, Rating
 from core.service import Decision, ReviewItem
+from i18n import N_, _
 
 DECISIONS: dict[Decision, str] = {
-    "approve": "Approve",
-    "edit": "Approve with my correction",
-    "reject": "Reject",
+    "approve": N_("Approve"),
+    "edit": N_("Approve with my correction"),
+    "reject": N_("Reject"),
 }
-RATING_FILTER = {"Any rating": None, "Thumbs down": Rating.down, "Thumbs up": Rating.up}
+RATING_FILTER = {N_("Any rating"): None, N_("Thumbs down"): Rating.down, N_("Thumbs up"): Rating.up}
 TABLE = "review_table"
 
 actor = shared.require_role("expert")
@@ -45,9 +47,12 @@ def submit_review(item: ReviewItem) -> None:
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        st.toast(_("Not saved: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
         return
-    st.toast(f"Review saved: {DECISIONS[decision].lower()}.", icon=":material/check_circle:")
+    st.toast(
+        _("Review saved: {decision}.", decision=_(DECISIONS[decision]).lower()),
+        icon=":material/check_circle:",
+    )
 
 
 def filtered_queue() -> list[ReviewItem]:
@@ -56,16 +61,18 @@ def filtered_queue() -> list[ReviewItem]:
     today = datetime.now(UTC).date()
     dates, rating, document, done = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
     period = dates.date_input(
-        "Asked between", value=(today - timedelta(days=30), today), key="review_dates"
+        _("Asked between"), value=(today - timedelta(days=30), today), key="review_dates"
     )
-    rating_label = rating.selectbox("Rating", list(RATING_FILTER), key="review_rating")
+    rating_label = rating.selectbox(
+        _("Rating"), list(RATING_FILTER), format_func=_, key="review_rating"
+    )
     document_id = document.selectbox(
-        "Document among its passages",
+        _("Document among its passages"),
         [None, *documents],
-        format_func=lambda d: "Any document" if d is None else documents[d],
+        format_func=lambda d: _("Any document") if d is None else documents[d],
         key="review_document",
     )
-    include_reviewed = done.toggle("Show reviewed", key="review_include_reviewed")
+    include_reviewed = done.toggle(_("Show reviewed"), key="review_include_reviewed")
     # While a range is being picked the widget holds only its first day: filter from it on.
     days = [d for d in (period if isinstance(period, tuple) else [period]) if isinstance(d, date)]
     return engine.review_queue(
@@ -87,12 +94,14 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     event = st.dataframe(
         [
             {
-                "Question": item.answer.question,
-                "Confidence": f"{item.answer.confidence.label} {item.answer.confidence.score:.0%}",
+                _("Question"): item.answer.question,
+                _("Confidence"): shared.confidence_label(item.answer.confidence.label)
+                + " "
+                + i18n.percent(item.answer.confidence.score),
                 "👎": item.count(Rating.down),
                 "👍": item.count(Rating.up),
-                "Reviewed": "yes" if item.reviewed else "",
-                "Asked": shared.when(item.created_at),
+                _("Reviewed"): _("yes") if item.reviewed else "",
+                _("Asked"): shared.when(item.created_at),
             }
             for item in queue
         ],
@@ -107,26 +116,33 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
 
 
 def previous_feedback(feedback: list[Feedback]) -> None:
-    st.markdown("**Feedback so far**")
+    st.markdown(_("**Feedback so far**"))
     if not feedback:
-        st.caption("None yet.")
+        st.caption(_("None yet."))
     for fb in feedback:
-        parts = [f"{fb.user or 'anonymous'} ({fb.role}), {shared.when(fb.created_at)}"]
+        parts = [
+            _(
+                "{user} ({role}), {date}",
+                user=fb.user or _("anonymous"),
+                role=shared.role_name(fb.role),
+                date=shared.when(fb.created_at),
+            )
+        ]
         if fb.rating is not None:
             parts.append("👍" if fb.rating == Rating.up else "👎")
         if fb.citation_verdicts:
             parts.append(
                 ", ".join(
-                    f"[{n}] {shared.VERDICT_LABELS.get(v, v).lower()}"
+                    f"[{n}] {shared.verdict_label(v).lower()}"
                     for n, v in sorted(fb.citation_verdicts.items())
                 )
             )
         st.caption(" · ".join(parts))
         # What people typed is shown as typed, never rendered as Markdown.
         if fb.comment:
-            st.text(f"Comment: {fb.comment}")
+            st.text(_("Comment: {comment}", comment=fb.comment))
         if fb.edited_answer:
-            st.text(f"Corrected answer: {fb.edited_answer}")
+            st.text(_("Corrected answer: {answer}", answer=fb.edited_answer))
 
 
 def review_form(item: ReviewItem) -> None:
@@ -136,48 +152,59 @@ def review_form(item: ReviewItem) -> None:
         (fb.edited_answer for fb in reversed(item.feedback) if fb.edited_answer), None
     )
     with st.form(f"review_form_{answer_id}"):
-        st.markdown("**Your review**")
+        st.markdown(_("**Your review**"))
         st.radio(
-            "Decision",
+            _("Decision"),
             list(DECISIONS),
-            format_func=DECISIONS.__getitem__,
+            format_func=lambda decision: _(DECISIONS[decision]),
             horizontal=True,
             key=f"review_decision_{answer_id}",
         )
         st.text_area(
-            "Corrected answer (used when you approve with a correction)",
+            _("Corrected answer (used when you approve with a correction)"),
             value=latest_edit or answer.answer,
             key=f"review_edit_{answer_id}",
         )
         st.text_input(
-            "Reason (required to reject)",
+            _("Reason (required to reject)"),
             key=f"review_reason_{answer_id}",
-            placeholder="e.g. outdated policy; the 2024 handbook says otherwise",
+            placeholder=_("e.g. outdated policy; the 2024 handbook says otherwise"),
         )
         for source in answer.citations:
             st.segmented_control(
-                f"Source [{source.n}] {source.document}",
+                _("Source [{n}] {document}", n=source.n, document=source.document),
                 options=list(shared.VERDICT_LABELS),
-                format_func=shared.VERDICT_LABELS.__getitem__,
+                format_func=shared.verdict_label,
                 key=f"review_verdict_{answer_id}_{source.n}",
             )
-        st.form_submit_button("Save review", type="primary", on_click=submit_review, args=(item,))
+        st.form_submit_button(
+            _("Save review"), type="primary", on_click=submit_review, args=(item,)
+        )
 
 
 def main() -> None:
-    st.title("Review answers")
+    st.title(_("Review answers"))
     reviewed, remaining = engine.review_progress(actor=actor)
     total = reviewed + remaining
     st.progress(
         reviewed / total if total else 1.0,
-        text=f"{reviewed} reviewed · {remaining} remaining",
+        text=_(
+            "{reviewed} reviewed · {remaining} remaining",
+            reviewed=i18n.number(reviewed),
+            remaining=i18n.number(remaining),
+        ),
     )
     queue = filtered_queue()
     if not queue:
-        st.success("Nothing to review with these filters.", icon=":material/task_alt:")
+        st.success(_("Nothing to review with these filters."), icon=":material/task_alt:")
         return
-    noun = "answer" if len(queue) == 1 else "answers"
-    st.caption(f"{len(queue)} {noun}, thumbs-down and least confident first.")
+    st.caption(
+        i18n.ngettext(
+            "{n} answer, thumbs-down and least confident first.",
+            "{n} answers, thumbs-down and least confident first.",
+            len(queue),
+        )
+    )
     item = queue_table(queue)
     answer = item.answer
 
@@ -185,16 +212,16 @@ def main() -> None:
     st.subheader(answer.question)
     left, right = st.columns(2, gap="large")
     with left:
-        st.markdown("**Answer**")
+        st.markdown(_("**Answer**"))
         shared.answer_notices(answer)
         shared.markdown_text(answer.answer)
         shared.confidence_badge(answer)
         st.caption(shared.generator_caption(answer))
         previous_feedback(item.feedback)
     with right:
-        st.markdown("**Passages**")
+        st.markdown(_("**Passages**"))
         if not answer.sources:
-            st.caption("No passage was retrieved.")
+            st.caption(_("No passage was retrieved."))
         shared.sources(answer)
     review_form(item)
 
