@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -108,6 +108,14 @@ def _(message: str, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def labels(names: dict[str, str]) -> Callable[[object], str]:
+    """A `format_func` showing each option's name (marked with N_) in this session's language,
+    fixed when the widget is made: Streamlit and AppTest may call it outside the script run,
+    where the session's language is not known."""
+    catalogue = translations(language())
+    return lambda option: catalogue.gettext(names.get(str(option), str(option)))
+
+
 def ngettext(singular: str, plural: str, n: int, /, **values: object) -> str:
     """The singular or plural form for `n` (Korean has one form); `{n}` is the count,
     formatted for the language."""
@@ -185,6 +193,8 @@ CORE_MESSAGES = (
     N_("Write the corrected answer to save an edit."),
     N_("Say why the answer is rejected."),
     N_("The question is empty."),
+    # core.suggestions: a question drawn from a document's heading ("the commuting guide").
+    N_("What does the {document} say about {topic}?"),
 )
 # Words core puts inside those sentences.
 CORE_WORDS = (

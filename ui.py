@@ -74,6 +74,11 @@ def verdict_label(verdict: str) -> str:
     return _(VERDICT_LABELS[verdict]) if verdict in VERDICT_LABELS else verdict
 
 
+def verdict_labels() -> Callable[[object], str]:
+    """The verdict control's `format_func` (see `i18n.labels`)."""
+    return i18n.labels(VERDICT_LABELS)
+
+
 def confidence_label(label: str) -> str:
     return _(CONFIDENCE_LABELS[label]) if label in CONFIDENCE_LABELS else label
 

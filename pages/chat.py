@@ -145,7 +145,7 @@ def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> Non
     st.segmented_control(
         _("Does this passage support the answer?"),
         options=list(shared.VERDICT_LABELS),
-        format_func=shared.verdict_label,
+        format_func=shared.verdict_labels(),
         default=state.verdicts.get(str(source.n)),
         key=f"verdict_{answer_id}_{source.n}",
         on_change=save_verdict,
@@ -381,7 +381,12 @@ def suggestions(ready: list[Document]) -> None:
     """A new conversation offers questions: the sample set's own, or ones drawn from the
     headings of the documents that are indexed."""
     samples_only = all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)
-    offered = list(SAMPLE_QUESTIONS) if samples_only else shared.suggested_questions(ready)
+    offered = (
+        list(SAMPLE_QUESTIONS)
+        if samples_only
+        # Drawn from headings: asked in the visitor's language, the heading's words kept.
+        else [i18n.core_text(q) for q in shared.suggested_questions(ready)]
+    )
     if not offered:
         st.caption(_("Ask anything the documents might answer."))
         return

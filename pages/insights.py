@@ -286,7 +286,7 @@ def main() -> None:
     period = st.segmented_control(
         _("Period"),
         list(PERIODS),
-        format_func=_,
+        format_func=i18n.labels({}),
         default="30 days",
         key="insights_period",
         required=True,

@@ -59,17 +59,18 @@ def filtered_queue() -> list[ReviewItem]:
     """The filter controls, and the queue they select."""
     documents = {doc.id: doc.name for doc in engine.documents()}
     today = datetime.now(UTC).date()
+    anything = _("Any document")
     dates, rating, document, done = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
     period = dates.date_input(
         _("Asked between"), value=(today - timedelta(days=30), today), key="review_dates"
     )
     rating_label = rating.selectbox(
-        _("Rating"), list(RATING_FILTER), format_func=_, key="review_rating"
+        _("Rating"), list(RATING_FILTER), format_func=i18n.labels({}), key="review_rating"
     )
     document_id = document.selectbox(
         _("Document among its passages"),
         [None, *documents],
-        format_func=lambda d: _("Any document") if d is None else documents[d],
+        format_func=lambda d: anything if d is None else documents[d],
         key="review_document",
     )
     include_reviewed = done.toggle(_("Show reviewed"), key="review_include_reviewed")
@@ -156,7 +157,7 @@ def review_form(item: ReviewItem) -> None:
         st.radio(
             _("Decision"),
             list(DECISIONS),
-            format_func=lambda decision: _(DECISIONS[decision]),
+            format_func=i18n.labels(dict(DECISIONS)),
             horizontal=True,
             key=f"review_decision_{answer_id}",
         )
@@ -174,7 +175,7 @@ def review_form(item: ReviewItem) -> None:
             st.segmented_control(
                 _("Source [{n}] {document}", n=source.n, document=source.document),
                 options=list(shared.VERDICT_LABELS),
-                format_func=shared.verdict_label,
+                format_func=shared.verdict_labels(),
                 key=f"review_verdict_{answer_id}_{source.n}",
             )
         st.form_submit_button(
