@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from gettext import NullTranslations
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from babel import Locale, dates, numbers
@@ -108,7 +109,7 @@ def _(message: str, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
-def labels(names: dict[str, str]) -> Callable[[object], str]:
+def labels(names: Mapping[Any, str]) -> Callable[[object], str]:
     """A `format_func` showing each option's name (marked with N_) in this session's language,
     fixed when the widget is made: Streamlit and AppTest may call it outside the script run,
     where the session's language is not known."""

@@ -6,26 +6,20 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Literal, NoReturn, Protocol
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Literal, NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
 
 import i18n
-from core import originals
+from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, LocalUser, require
-from core.chain import AnswerResult, AskEvent, Source
-from core.conversations import Conversations
-from core.gaps import Gap, group, misses
 from core.ingest.pipeline import IngestProgress
-from core.originals import CitedOriginal
 from core.service import Loupe
-from core.signin import COOKIE, SignIns
-from core.suggestions import Indexed
-from core.suggestions import suggested_questions as suggested
+from core.services.signin import COOKIE
+from core.vocab import Verdict
 from i18n import N_, _
 
 # Session-state keys that more than one file reads.
@@ -43,7 +37,10 @@ CONFIDENCE_ICONS = {
     "medium": ":material/help:",
     "low": ":material/warning:",
 }
-VERDICT_LABELS = {"supports": N_("Supports"), "does_not_support": N_("Does not support")}
+VERDICT_LABELS = {
+    Verdict.supports: N_("Supports"),
+    Verdict.does_not_support: N_("Does not support"),
+}
 CONFIDENCE_LABELS = {"high": N_("High"), "medium": N_("Medium"), "low": N_("Low")}
 ROLE_NAMES = {"user": N_("user"), "expert": N_("expert"), "admin": N_("admin")}
 
@@ -96,11 +93,6 @@ def auth_config() -> AuthConfig:
     return AuthConfig.from_secrets(section)
 
 
-def sign_ins() -> SignIns:
-    loupe = engine()
-    return SignIns(loupe.db, timedelta(hours=loupe.settings.sign_in_hours))
-
-
 def browser_cookie() -> str | None:
     """The sign-in cookie the browser sent when it connected (a reload or a new tab)."""
     value = st.context.cookies.get(COOKIE)
@@ -122,19 +114,19 @@ def resolve_actor(config: AuthConfig) -> Actor | None:
         return config.oidc_actor(st.user.to_dict())
     if not config.users:
         return None
-    return sign_ins().resolve(sign_in_token(), config)
+    return engine().sign_ins.resolve(sign_in_token(), config)
 
 
 def start_sign_in(user: LocalUser) -> None:
     """Sign a local user in whose password was just checked; the browser keeps the token."""
-    issued = sign_ins().issue(user)
+    issued = engine().sign_ins.issue(user)
     st.session_state[SIGN_IN_TOKEN] = issued.token
     st.session_state[COOKIE_UPDATE] = (issued.token, issued.max_age_seconds)
 
 
 def end_sign_in() -> None:
     """Sign out: revoke the sign-in everywhere, forget the session, and clear the cookie."""
-    sign_ins().revoke(sign_in_token())
+    engine().sign_ins.revoke(sign_in_token())
     st.session_state.clear()
     st.session_state[COOKIE_UPDATE] = ("", 0)
 
@@ -178,48 +170,6 @@ def stop_with_error(message: str) -> NoReturn:
     """Say what went wrong (a message from core is translated here) and stop the page."""
     st.error(i18n.core_text(message), icon=":material/block:")
     st.stop()
-
-
-# Conversations, originals, suggestions -----------------------------------------------------
-
-
-def conversations() -> Conversations:
-    loupe = engine()
-    return Conversations(loupe.db, loupe.settings.workspace)
-
-
-def cited_original(answer_id: str, n: int, actor: Actor) -> CitedOriginal:
-    loupe = engine()
-    return originals.cited_original(loupe.db, loupe.settings.workspace, answer_id, n, actor=actor)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _suggested(documents: tuple[tuple[str, str | None, str], ...]) -> list[str]:
-    """Cached by (name, stored path, content hash): reading the originals is not free."""
-    return suggested([Indexed(name, Path(path) if path else None) for name, path, _ in documents])
-
-
-class _Original(Protocol):
-    name: str
-    stored_path: str | None
-    content_hash: str
-
-
-def suggested_questions(documents: Sequence[_Original]) -> list[str]:
-    return _suggested(tuple((d.name, d.stored_path, d.content_hash) for d in documents))
-
-
-def documentation_gaps(actor: Actor, since: datetime | None) -> list[Gap]:
-    """What the documents don't cover (admins): see `core.gaps`."""
-    require(actor, "admin")
-    loupe = engine()
-    with loupe.db.session() as s:
-        found = misses(s, loupe.settings.workspace, since=since)
-    return group(
-        found,
-        lambda texts: [loupe.embeddings.embed_query(text) for text in texts],
-        related=loupe.chain.scale.related,
-    )
 
 
 # Documents ---------------------------------------------------------------------------------
@@ -377,19 +327,11 @@ def generator_caption(result: AnswerResult) -> str:
     return made_by + (f" · {i18n.seconds(total)}" if total is not None else "")
 
 
-def relevance(source: Source) -> float:
-    """The one relevance number a passage shows: its similarity on the model's scale
-    (`SimilarityScale.relevance`), or for a keyword-only hit its fused score."""
-    if source.vector_score is None:
-        return source.score
-    return engine().chain.scale.relevance(source.vector_score)
-
-
 def source_title(source: Source) -> str:
     where = _(", p. {page}", page=source.page) if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
-    score = _("relevance {share}", share=i18n.percent(relevance(source)))
+    score = _("relevance {share}", share=i18n.percent(engine().relevance(source)))
     return f"[{source.n}] {source.document}{where}{heading} · {score}"
 
 
@@ -411,17 +353,22 @@ def source_body(source: Source, answer_id: str | None = None) -> None:
             icon=":material/gpp_maybe:",
         )
     st.text(source.quote)
-    left, right = st.columns([3, 1], vertical_alignment="center")
-    if answer_id:
-        left.link_button(
-            _("Open the original at page {page}", page=source.page)
-            if source.page
-            else _("Open the original at the passage"),
-            source_link(answer_id, source.n),
-            icon=":material/open_in_new:",
-            type="tertiary",
-        )
-    with right.popover(_("Score details"), icon=":material/tune:", type="tertiary"):
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if answer_id:
+            st.link_button(
+                _("Open the original at page {page}", page=source.page)
+                if source.page
+                else _("Open the original at the passage"),
+                source_link(answer_id, source.n),
+                icon=":material/open_in_new:",
+                type="tertiary",
+            )
+        score_details(source)
+
+
+def score_details(source: Source) -> None:
+    """The raw scores behind the one relevance figure, for experts, behind a toggle."""
+    with st.popover(_("Score details"), icon=":material/tune:", type="tertiary"):
         st.caption(
             _(
                 "Relevance is the passage's similarity in meaning to the question, on the "

@@ -55,12 +55,12 @@ from bench.common import (
     timed_calls,
 )
 from bench.query import exact_store, store_dir
+from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.embeddings import model_name
 from core.evaluation.metrics import distinct_documents, ndcg_at_k
 from core.ingest.chunking import chunk_sections
 from core.ingest.loaders import load_bytes
-from core.retrieval import StoreRetriever
 from core.stores.base import Chunk, chunk_id
 from core.stores.lancedb import LanceDBStore
 

@@ -12,22 +12,17 @@ the same corpora, pick the same queries and differ only by timing noise.
 from __future__ import annotations
 
 import contextlib
-import gzip
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +30,9 @@ import numpy as np
 import psutil
 from langchain_core.embeddings import Embeddings
 
+from core.evaluation.datasets import limit_beir, load_beir
 from core.evaluation.metrics import ndcg_at_k
+from core.evaluation.records import machine_info, package_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -132,30 +129,15 @@ class ArguAna:
 
 
 def load_arguana(max_docs: int | None = None, max_queries: int | None = None) -> ArguAna:
-    """The shared ArguAna files. With limits (quick runs), keep the first queries and a corpus
-    that holds their relevant documents plus seeded random others, so scores stay meaningful."""
-    folder = DATA_DIR / "arguana"
-    with gzip.open(folder / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        corpus = {d["_id"]: (d.get("title") or "", d["text"]) for d in map(json.loads, f)}
-    qrels: dict[str, dict[str, int]] = {}
-    with (folder / "qrels-test.tsv").open(encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            qid, did, grade = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(grade)
-    with gzip.open(folder / "queries.jsonl.gz", "rt", encoding="utf-8") as f:
-        queries = {q["_id"]: q["text"] for q in map(json.loads, f) if q["_id"] in qrels}
-    if max_queries is not None:
-        queries = dict(list(queries.items())[:max_queries])
-        qrels = {q: qrels[q] for q in queries}
-    if max_docs is not None:
-        needed = {d for q in queries for d in qrels[q] if d in corpus} | set(queries) & set(corpus)
-        rng = np.random.default_rng(SEED)
-        others = [d for d in corpus if d not in needed]
-        extra = rng.choice(len(others), size=max(0, max_docs - len(needed)), replace=False)
-        keep = needed | {others[i] for i in extra}
-        corpus = {d: v for d, v in corpus.items() if d in keep}
-    return ArguAna(corpus=corpus, queries=queries, qrels=qrels)
+    """The shared ArguAna files, read and cut down exactly as `core eval --beir` does: with
+    limits (quick runs), the first queries and a corpus that holds their relevant documents plus
+    others in file order, so scores stay meaningful and match the eval runner's subset."""
+    data = limit_beir(load_beir(DATA_DIR / "arguana"), queries=max_queries, corpus=max_docs)
+    return ArguAna(
+        corpus={doc_id: (doc.title, doc.text) for doc_id, doc in data.corpus.items()},
+        queries=data.queries,
+        qrels=data.qrels,
+    )
 
 
 def arguana_file_text(title: str, text: str) -> str:
@@ -422,26 +404,9 @@ _PACKAGES = (
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on; the load average says how busy the machine was."""
-    model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    versions = {}
-    for name in _PACKAGES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[name] = importlib.metadata.version(name)
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "os": platform.platform(),
-        "packages": versions,
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+    """What the numbers were measured on (the same record `core eval` keeps), with the versions
+    of every package the benchmarks compare."""
+    return {**machine_info(), "packages": package_versions(_PACKAGES)}
 
 
 def log(message: str) -> None:

@@ -1,8 +1,8 @@
 """The embedding floor: the bundled MiniLM on torch against the same model on onnxruntime.
 
-The ONNX runtime is Loupe's own (`core.onnx_minilm`: the bundled weights exported with torch's
-exporter, int8 by onnxruntime's dynamic quantization), exported here into a fresh folder so the
-export and quantization are timed.
+The ONNX runtime is Loupe's own (`core.embeddings.onnx_minilm`: the bundled weights exported
+with torch's exporter, int8 by onnxruntime's dynamic quantization), exported here into a fresh
+folder so the export and quantization are timed.
 
 Measured for each backend: texts per second on ArguAna passages at batch 32/64/128 with 1 and 2
 threads (2 is onnxruntime's default here: one per core), single-question latency (the query
@@ -39,8 +39,8 @@ from bench.common import (
 )
 from core.config import Settings
 from core.embeddings import get_embeddings
+from core.embeddings.onnx_minilm import OnnxMiniLMEmbeddings, Precision, onnx_model_file
 from core.evaluation.metrics import distinct_documents, ndcg_at_k
-from core.onnx_minilm import OnnxMiniLMEmbeddings, Precision, onnx_model_file
 
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
 BATCHES = (32, 64, 128)

@@ -20,12 +20,12 @@ from typing import Any
 
 from bench.common import DIM, load_embeddings, load_xquad, log, machine, sample, save_result, scale
 from bench.query import store_dir
-from core.chain import RagChain
+from core.answer.chain import RagChain
+from core.answer.extractive import ExtractiveAnswerer
+from core.answer.retrieval import StoreRetriever
 from core.config import Settings
-from core.embeddings import similarity_scale
-from core.extractive import ExtractiveAnswerer
-from core.retrieval import StoreRetriever
 from core.stores.lancedb import LanceDBStore
+from core.wiring import make_chain
 
 
 def parts_of_path(embeddings: Any) -> list[tuple[str, Any]]:
@@ -33,7 +33,7 @@ def parts_of_path(embeddings: Any) -> list[tuple[str, Any]]:
     objects (cProfile knows file, line and name, not the class)."""
     from lancedb.query import LanceQueryBuilder
 
-    from core.confidence import compute_confidence
+    from core.answer.confidence import compute_confidence
     from core.stores import lancedb as lance_store
     from core.stores.base import fuse
 
@@ -83,15 +83,7 @@ def main() -> None:
     size = s.baseline_size
     embeddings = load_embeddings()
     store = LanceDBStore(store_dir(size), dimension=DIM)
-    chain = RagChain(
-        retriever=StoreRetriever(
-            store=store, embeddings=embeddings, k=settings.retrieval_k, alpha=settings.hybrid_alpha
-        ),
-        extractive=ExtractiveAnswerer(embeddings),
-        chat_model=None,
-        model_name="extractive",
-        scale=similarity_scale(settings),
-    )
+    chain = make_chain(settings, store, embeddings, chat_model=None)
     questions = [q for q, _ in sample(load_xquad().questions, s.profile_queries + 5, salt=9)]
 
     def ask(question: str) -> None:

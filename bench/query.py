@@ -50,14 +50,11 @@ from bench.common import (
     seed_vectors,
     timed_calls,
 )
-from core.chain import RagChain
 from core.config import Settings
-from core.embeddings import similarity_scale
-from core.extractive import ExtractiveAnswerer
-from core.retrieval import StoreRetriever
 from core.stores.base import chunk_id
 from core.stores.keywords import keyword_text
 from core.stores.lancedb import VECTOR_INDEX, LanceDBStore
+from core.wiring import make_chain
 
 # --- building ----------------------------------------------------------------------------------
 
@@ -205,13 +202,7 @@ def run(size: int) -> dict[str, Any]:
         result["recall_at_50"] = float(np.mean(recall))
 
     log(f"query {size}: end to end x{s.e2e_queries}")
-    chain = RagChain(
-        retriever=StoreRetriever(store=store, embeddings=embeddings, k=k, alpha=alpha),
-        extractive=ExtractiveAnswerer(embeddings),
-        chat_model=None,
-        model_name="extractive",
-        scale=similarity_scale(settings),
-    )
+    chain = make_chain(settings, store, embeddings, chat_model=None)
     generators: dict[str, int] = {}
     stage_times: dict[str, list[float]] = {"retrieve": [], "generate": []}
 

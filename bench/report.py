@@ -66,8 +66,8 @@ def header(run: dict[str, Any] | None) -> str:
             ["machine", ""],
             [
                 ["CPU (lscpu model name)", m["cpu"]],
-                ["cores / RAM", f"{m['cores']} / {m['ram_gib']} GiB"],
-                ["OS", m["os"]],
+                ["cores / RAM", f"{m['cpu_count']} / {m['ram_gib']} GiB"],
+                ["OS", m["platform"]],
                 ["Python", m["python"]],
                 ["packages", packages],
                 [

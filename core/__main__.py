@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.evaluation.cli import add_eval_parser
+from core.vocab import Role, Verdict
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_PARTIAL = 0, 1, 3
 
@@ -236,14 +237,13 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
     """Copy chunks and vectors from the embedded store to Weaviate, without re-embedding."""
     from core.config import get_settings
     from core.embeddings import dimension, get_embeddings
-    from core.stores.lancedb import LanceDBStore
+    from core.stores import make_store
     from core.stores.migrate import migrate_store
-    from core.stores.weaviate import WeaviateStore
 
     settings = get_settings()
     dim = dimension(get_embeddings(settings))
-    source = LanceDBStore(settings.lancedb_dir, dimension=dim, table=f"chunks_{settings.workspace}")
-    target = WeaviateStore(settings, dimension=dim)
+    source = make_store(settings, dimension=dim, backend="lancedb")
+    target = make_store(settings, dimension=dim, backend="weaviate")
     bar: Any = None
     if sys.stderr.isatty() and not args.json:
         from tqdm import tqdm
@@ -302,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     vote.add_argument("--down", action="store_true")
     p.add_argument("--comment")
     p.add_argument("--edit", help="the corrected answer")
-    p.add_argument("--verdict", action="append", metavar="N=supports|does_not_support")
-    p.add_argument("--role", default="user", choices=["user", "expert", "admin"])
+    p.add_argument("--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}")
+    p.add_argument("--role", default=Role.user, choices=[role.value for role in Role])
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("documents", parents=[common], help="list documents and their status")

@@ -24,12 +24,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import bcrypt
 
-Role = Literal["user", "expert", "admin"]
-ROLES: tuple[Role, ...] = ("user", "expert", "admin")
+from core.vocab import Role
+
+ROLES: tuple[Role, ...] = tuple(Role)
 Mode = Literal["single-user", "local", "oidc", "local+oidc"]
 # Keys Streamlit needs in `[auth]` (shared) and in each provider's table for `st.login`.
 _OIDC_SHARED_KEYS = ("redirect_uri", "cookie_secret")
@@ -54,15 +55,15 @@ class Actor:
 
 # The command line acts as the machine's operator: whoever can run it can already read the data
 # directory, so role checks would protect nothing there.
-OPERATOR = Actor("operator", "admin", "Local operator", "operator")
+OPERATOR = Actor("operator", Role.admin, "Local operator", "operator")
 # The one user of an app with no users configured.
-SINGLE_USER = Actor("local", "admin", "Local admin", "single-user")
+SINGLE_USER = Actor("local", Role.admin, "Local admin", "single-user")
 
 
 def as_role(value: object) -> Role:
     if value not in ROLES:
         raise ValueError(f"Unknown role {value!r}: use one of {', '.join(ROLES)}.")
-    return cast(Role, value)
+    return Role(str(value))
 
 
 def role_rank(role: str) -> int:
@@ -102,7 +103,7 @@ class AuthConfig:
     providers: tuple[str | None, ...] = ()
     # E-mail (lower case) → role for OIDC users; anyone else signs in as `default_role`.
     roles: dict[str, Role] = field(default_factory=dict)
-    default_role: Role = "user"
+    default_role: Role = Role.user
 
     @classmethod
     def from_secrets(cls, section: Mapping[str, Any] | None) -> AuthConfig:

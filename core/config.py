@@ -86,7 +86,6 @@ class Settings(BaseSettings):
     # Retrieval: alpha is the vector share of the hybrid score (0 = keyword only, 1 = vector only).
     retrieval_k: int = Field(5, ge=1, validation_alias=_env("retrieval_k"))
     hybrid_alpha: float = Field(0.5, ge=0, le=1, validation_alias=_env("hybrid_alpha"))
-    candidate_k: int = Field(50, ge=1, validation_alias=_env("candidate_k"))
     # Below this cosine similarity of the best passage, the documents are taken not to cover
     # the question and no answer is generated. Unset: the embedding model's own default.
     min_vector_similarity: float | None = Field(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,27 +15,18 @@ from langchain_core.embeddings import Embeddings
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.answer.prompts import ANSWER, format_passage
+from core.answer.types import VerifiedAnswer
 from core.db.models import Answer, Feedback, Rating
-from core.prompts import ANSWER, format_passage
 
 EXPERT_ROLES = ("expert", "admin")
 SUPPORTS, DOES_NOT_SUPPORT = "supports", "does_not_support"
 # Retrieval boosts: a verdict moves a chunk's fused score by these amounts, halving every
-# BOOST_HALF_LIFE_DAYS, and the sum per chunk is clipped to ±MAX_BOOST (in core.retrieval).
+# BOOST_HALF_LIFE_DAYS, and the sum per chunk is clipped to ±MAX_BOOST (in core.answer.retrieval).
 SUPPORT_BOOST, UNSUPPORT_PENALTY = 0.05, -0.10
 BOOST_HALF_LIFE_DAYS = 90.0
 # Cosine similarity above which a new question is "the same" as a verified one.
 VERIFIED_MATCH = 0.92
-
-
-@dataclass(frozen=True)
-class VerifiedAnswer:
-    answer_id: str
-    question: str
-    answer: str
-    expert: str | None
-    verified_at: datetime
-    similarity: float = 1.0
 
 
 def _aware(moment: datetime) -> datetime:

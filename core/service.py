@@ -1,86 +1,48 @@
-"""Loupe's one entry point for the CLI and the web pages: ingest, ask, feedback, review,
-documents, insights.
+"""Loupe: the one object the pages, the CLI and the API talk to.
 
-It wires settings to the SQL store, the vector store, the embedding model and the chain, and
-records every answer with what is needed to reproduce and learn from it. Role checks live here
-(`actor=`), not only in the pages that hide what a role may not use. The CLI acts as the local
-operator, an admin, which is the default `actor`.
+A thin facade in the manner of datasette's `Datasette`: it builds the components once (through
+`core.wiring`) and hands each call to the small service that owns it (documents, asking,
+feedback and review, insights). Role checks happen in those services (`actor=`), not only in the
+pages that hide what a role may not use. The CLI acts as the local operator, an admin, which is
+the default `actor`. Everything returned is plain data (`core.records`, `core.answer.types`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from sqlalchemy import select
 
-from core.auth import OPERATOR, Actor, allows, require
-from core.chain import AnswerResult, AskEvent, GeneratorKind, RagChain, Source
-from core.confidence import Confidence
+from core.answer.prompts import ALL_PROMPTS
+from core.answer.types import AnswerResult, AskEvent, Source
+from core.auth import OPERATOR, Actor
 from core.config import Settings, get_settings
 from core.db import queries
-from core.db.models import Answer, Conversation, Document, DocumentStatus, Feedback, Rating
-from core.db.session import Database
-from core.embeddings import dimension as embedding_dimension
-from core.embeddings import get_embeddings, model_name, similarity_scale
-from core.extractive import ExtractiveAnswerer
-from core.feedback import (
-    VerifiedIndex,
-    export_eval_set,
-    export_finetune,
-    export_preferences,
-    retrieval_boosts,
-    verified_answers,
+from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
+from core.records import (
+    CitedOriginal,
+    ConversationSummary,
+    DocumentInfo,
+    FeedbackState,
+    Gap,
+    Report,
+    ReviewItem,
 )
-from core.ingest.pipeline import (
-    IngestItem,
-    Ingestor,
-    IngestResult,
-    ProgressFn,
-    collect_paths,
-)
-from core.insights import Report, feedback_rows, report, to_csv, to_jsonl
-from core.llm import make_chat_model
-from core.prompts import ALL_PROMPTS
-from core.retrieval import StoreRetriever
-from core.samples import SAMPLE_TAG, sample_items
-from core.stores import make_store
+from core.services.ask import AskService
+from core.services.conversations import ConversationService
+from core.services.documents import DocumentService
+from core.services.insights import InsightsService
+from core.services.review import Decision, ReviewService
+from core.services.signin import SignInService
+from core.services.sources import cited_original, suggestions
 from core.stores.base import SearchFilter
+from core.vocab import DocumentStatus, FeedbackSource, Rating
+from core.wiring import FROM_SETTINGS, build
 
-_FROM_SETTINGS: Any = object()
-_SOURCE_FIELDS = {f.name for f in fields(Source)}
-Decision = Literal["approve", "edit", "reject"]
-
-
-@dataclass
-class FeedbackState:
-    """One person's current feedback on an answer, folded from their append-only rows: the
-    newest rating, comment and edit win, and each citation keeps its newest verdict."""
-
-    rating: Rating | None = None
-    comment: str | None = None
-    edited_answer: str | None = None
-    verdicts: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """An answer in the review queue with all its feedback, oldest first."""
-
-    answer: AnswerResult
-    created_at: datetime
-    feedback: list[Feedback]
-
-    @property
-    def reviewed(self) -> bool:
-        return any(queries.is_review(fb) for fb in self.feedback)
-
-    def count(self, rating: Rating) -> int:
-        return sum(fb.rating == rating for fb in self.feedback)
+__all__ = ["Decision", "Loupe"]
 
 
 class Loupe:
@@ -88,46 +50,32 @@ class Loupe:
         self,
         settings: Settings | None = None,
         *,
-        chat_model: BaseChatModel | None = _FROM_SETTINGS,
+        chat_model: BaseChatModel | None = FROM_SETTINGS,
     ) -> None:
         self.settings = settings or get_settings()
-        s = self.settings
-        self.db = Database.from_settings(s)
-        self.embeddings = get_embeddings(s)
-        self.store = make_store(s, dimension=embedding_dimension(self.embeddings))
-        self.ingestor = Ingestor(
-            db=self.db,
-            store=self.store,
-            embeddings=self.embeddings,
-            files_dir=s.files_dir,
-            workspace=s.workspace,
-            chunk_size=s.chunk_size,
-            chunk_overlap=s.chunk_overlap,
-            embed_batch_size=s.embed_batch_size,
-        )
-        model = make_chat_model(s) if chat_model is _FROM_SETTINGS else chat_model
-        self.chain = RagChain(
-            retriever=StoreRetriever(
-                store=self.store, embeddings=self.embeddings, k=s.retrieval_k, alpha=s.hybrid_alpha
-            ),
-            extractive=ExtractiveAnswerer(self.embeddings),
-            chat_model=model,
-            model_name=s.llm_model,
-            scale=similarity_scale(s),
-        )
-        with self.db.session() as session:
+        parts = build(self.settings, chat_model=chat_model)
+        self._parts = parts
+        self.db, self.embeddings, self.store = parts.db, parts.embeddings, parts.store
+        self.ingestor, self.chain = parts.ingestor, parts.chain
+        with self.db.session() as s:
             for prompt in ALL_PROMPTS:
-                queries.ensure_prompt_version(session, prompt.id, prompt.name, prompt.text)
+                queries.ensure_prompt_version(s, prompt.id, prompt.name, prompt.text)
         self.ingestor.recover_interrupted()
-        self.verified = VerifiedIndex(self.embeddings, [])
-        self.refresh_feedback()
+        self._documents = DocumentService(self.settings, self.db, self.store, self.ingestor)
+        self._review = ReviewService(self.settings, self.db, self.embeddings, self.chain.retriever)
+        self._ask = AskService(self.settings, self.db, self.chain, self._review.annotate)
+        self._insights = InsightsService(
+            self.settings,
+            self.db,
+            lambda texts: [self.embeddings.embed_query(text) for text in texts],
+            self.chain.scale,
+        )
+        self._conversations = ConversationService(self.db, self.settings.workspace)
+        # Local users' lasting sign-ins (the web app's cookie).
+        self.sign_ins = SignInService(self.db, timedelta(hours=self.settings.sign_in_hours))
 
     def refresh_feedback(self) -> None:
-        """Re-derive retrieval boosts and verified answers from the feedback rows."""
-        with self.db.session() as s:
-            self.chain.retriever.boosts = retrieval_boosts(s, self.settings.workspace)
-            answers = verified_answers(s, self.settings.workspace)
-        self.verified = VerifiedIndex(self.embeddings, answers)
+        self._review.refresh()
 
     # Documents -----------------------------------------------------------------------------
 
@@ -140,16 +88,8 @@ class Loupe:
         progress: ProgressFn | None = None,
         actor: Actor = OPERATOR,
     ) -> list[IngestResult]:
-        require(actor, "admin")
-        results: list[IngestResult] = []
-        items: list[IngestItem] = []
-        for path in collect_paths(paths):
-            try:
-                items.append(IngestItem(path.name, path.read_bytes()))
-            except OSError as exc:
-                results.append(IngestResult(path.name, "failed", error=f"Cannot read file: {exc}"))
-        return results + self.ingest(
-            items, tags=tags, uploaded_by=uploaded_by, progress=progress, actor=actor
+        return self._documents.ingest_paths(
+            paths, tags=tags, uploaded_by=uploaded_by, progress=progress, actor=actor
         )
 
     def ingest(
@@ -161,66 +101,30 @@ class Loupe:
         progress: ProgressFn | None = None,
         actor: Actor = OPERATOR,
     ) -> list[IngestResult]:
-        require(actor, "admin")
-        return self.ingestor.ingest(items, tags=tags, uploaded_by=uploaded_by, progress=progress)
+        return self._documents.ingest(
+            items, tags=tags, uploaded_by=uploaded_by, progress=progress, actor=actor
+        )
 
     def load_samples(
         self, *, progress: ProgressFn | None = None, actor: Actor = OPERATOR
     ) -> list[IngestResult]:
-        """Index the sample documents shipped in `samples/`, tagged `sample`."""
-        return self.ingest(
-            sample_items(),
-            tags=[SAMPLE_TAG],
-            uploaded_by=actor.name,
-            progress=progress,
-            actor=actor,
-        )
+        return self._documents.load_samples(progress=progress, actor=actor)
 
-    def documents(self, status: DocumentStatus | None = None) -> list[Document]:
-        with self.db.session() as s:
-            return queries.list_documents(s, self.settings.workspace, status=status)
+    def documents(self, status: DocumentStatus | None = None) -> list[DocumentInfo]:
+        return self._documents.documents(status)
 
     def delete_document(self, document_id: str, *, actor: Actor = OPERATOR) -> bool:
-        """Chunks go first: a document row without chunks is harmless, the reverse is not."""
-        require(actor, "admin")
-        with self.db.session() as s:
-            doc = queries.get_document(s, document_id)
-            if doc is None:
-                return False
-            stored = Path(doc.stored_path) if doc.stored_path else None
-        self.store.delete_document(document_id)
-        with self.db.session() as s:
-            queries.delete_document_row(s, document_id)
-            # The original goes too, unless another document has the same bytes.
-            shared = stored is not None and any(
-                d.stored_path == str(stored)
-                for d in queries.list_documents(s, self.settings.workspace)
-            )
-        if stored is not None and not shared:
-            stored.unlink(missing_ok=True)
-        return True
+        return self._documents.delete(document_id, actor=actor)
 
     def reindex(
         self, document_id: str, progress: ProgressFn | None = None, *, actor: Actor = OPERATOR
     ) -> IngestResult:
-        require(actor, "admin")
-        return self.ingestor.reindex(document_id, progress)
+        return self._documents.reindex(document_id, progress, actor=actor)
 
     def set_document_tags(
         self, document_id: str, tags: Sequence[str], *, actor: Actor = OPERATOR
     ) -> IngestResult | None:
-        """Replace a document's tags. Searches filter on the tags stored with each chunk, so a
-        ready document is re-indexed from its original to carry the new ones (None when the
-        document is not ready and has no chunks to update)."""
-        require(actor, "admin")
-        clean = sorted({tag.strip() for tag in tags if tag.strip()})
-        with self.db.session() as s:
-            doc = queries.get_document(s, document_id)
-            if doc is None:
-                raise LookupError(f"No document {document_id}")
-            doc.tags = clean
-            ready = doc.status == DocumentStatus.ready
-        return self.ingestor.reindex(document_id) if ready else None
+        return self._documents.set_tags(document_id, tags, actor=actor)
 
     # Questions -----------------------------------------------------------------------------
 
@@ -233,20 +137,9 @@ class Loupe:
         filters: SearchFilter | None = None,
         user: str | None = None,
     ) -> Iterator[AskEvent]:
-        """Streams the answer; the final `done` event carries the result, already saved."""
-        question = question.strip()
-        if not question:
-            raise ValueError("The question is empty.")
-        if history is None and conversation_id is not None:
-            history = self.conversation_history(conversation_id)
-        for event in self.chain.stream(question, history=history or (), filters=filters):
-            if event.kind == "done" and event.result is not None:
-                result = event.result
-                result.verified = self.verified.match(
-                    self.embeddings.embed_query(result.standalone_question)
-                )
-                result.answer_id = self._save_answer(result, conversation_id, filters, user)
-            yield event
+        return self._ask.ask_stream(
+            question, conversation_id=conversation_id, history=history, filters=filters, user=user
+        )
 
     def ask(self, question: str, **kwargs: Any) -> AnswerResult:
         for event in self.ask_stream(question, **kwargs):
@@ -255,78 +148,39 @@ class Loupe:
         raise RuntimeError("the chain ended without a result")
 
     def relevance(self, source: Source) -> float:
-        """How well a passage matches its question, from 0 (unrelated) to 1 (clearly related),
-        on the embedding model's own similarity scale. The fused score cannot say this: it
-        ranks passages within one result, so the best of a poor lot still scores 1."""
-        if source.vector_score is None:
-            return source.score
-        return self.chain.scale.strength(source.vector_score)
+        return self._ask.relevance(source)
 
     def conversation_history(self, conversation_id: str) -> list[tuple[str, str]]:
-        with self.db.session() as s:
-            turns: list[tuple[str, str]] = []
-            for answer in queries.conversation_answers(s, conversation_id):
-                turns += [("user", answer.question), ("assistant", answer.answer)]
-            return turns
+        return self._ask.conversation_history(conversation_id)
 
     def new_conversation(self, user: str | None = None, title: str | None = None) -> str:
-        with self.db.session() as s:
-            return queries.create_conversation(s, self.settings.workspace, user, title).id
+        return self._ask.new_conversation(user, title)
 
     def conversation(self, conversation_id: str, *, actor: Actor = OPERATOR) -> list[AnswerResult]:
-        """A conversation's answers as they were given, oldest first, for showing it again
-        (after a reload). Only its owner and admins may read it."""
-        with self.db.session() as s:
-            conversation = s.get(Conversation, conversation_id)
-            if conversation is None or conversation.workspace != self.settings.workspace:
-                raise LookupError(f"No conversation {conversation_id}")
-            if conversation.user != actor.name and not allows(actor, "admin"):
-                raise PermissionError("This conversation belongs to someone else.")
-            return [
-                _result_from_row(row) for row in queries.conversation_answers(s, conversation_id)
-            ]
+        return self._ask.conversation(conversation_id, actor=actor)
 
-    def _save_answer(
-        self,
-        result: AnswerResult,
-        conversation_id: str | None,
-        filters: SearchFilter | None,
-        user: str | None,
-    ) -> str:
-        with self.db.session() as s:
-            row = Answer(
-                workspace=self.settings.workspace,
-                conversation_id=conversation_id,
-                user=user,
-                question=result.question,
-                standalone_question=result.standalone_question,
-                answer=result.answer,
-                sources=[source.as_dict() for source in result.sources],
-                filters={
-                    "document_ids": list(filters.document_ids) if filters else [],
-                    "tags": list(filters.tags) if filters else [],
-                },
-                prompt_version=result.prompt_version,
-                model=result.model,
-                generator=result.generator,
-                notice=result.notice,
-                confidence=result.confidence.score,
-                confidence_label=result.confidence.label,
-                confidence_features={
-                    **result.confidence.features,
-                    "reasons": result.confidence.reasons,
-                    "embedding_model": model_name(self.embeddings),
-                    "alpha": self.settings.hybrid_alpha,
-                },
-                timings=result.timings,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-            )
-            s.add(row)
-            s.flush()
-            return row.id
+    def conversations(
+        self, actor: Actor, *, search: str | None = None, everyone: bool = False
+    ) -> list[ConversationSummary]:
+        """The actor's conversations, most recently active first (everyone's for an admin)."""
+        return self._conversations.list(actor, search=search, everyone=everyone)
 
-    # Feedback ------------------------------------------------------------------------------
+    def rename_conversation(self, conversation_id: str, title: str, *, actor: Actor) -> str:
+        return self._conversations.rename(conversation_id, title, actor=actor)
+
+    def delete_conversation(self, conversation_id: str, *, actor: Actor) -> None:
+        """Hidden from everyone from now on; kept in SQL for audit."""
+        self._conversations.delete(conversation_id, actor=actor)
+
+    def cited_original(self, answer_id: str, n: int, *, actor: Actor) -> CitedOriginal:
+        """Passage `n` of an answer and the original it came from (for the Source page)."""
+        return cited_original(self.db, self.settings.workspace, answer_id, n, actor=actor)
+
+    def suggested_questions(self, limit: int = 4) -> list[str]:
+        """Questions a new conversation offers, drawn from the indexed documents' headings."""
+        return suggestions(self.documents(DocumentStatus.ready), limit)
+
+    # Feedback and review --------------------------------------------------------------------
 
     def feedback(
         self,
@@ -338,51 +192,25 @@ class Loupe:
         citation_verdicts: Mapping[str | int, str] | None = None,
         role: str = "user",
         user: str | None = None,
-        source: str = "api",
+        source: str = FeedbackSource.api,
         actor: Actor = OPERATOR,
     ) -> int:
-        """Record feedback (a new row, never an update); `role` is the weight it carries, so
-        nobody may give it with a role above their own."""
-        require(actor, role)
-        with self.db.session() as s:
-            row = queries.add_feedback(
-                s,
-                answer_id,
-                rating=rating,
-                comment=comment,
-                edited_answer=edited_answer,
-                citation_verdicts=citation_verdicts,
-                role=role,
-                user=user,
-                source=source,
-            )
-            s.flush()
-            feedback_id = row.id
-        if citation_verdicts or role in queries.REVIEWER_ROLES:
-            self.refresh_feedback()
-        return feedback_id
+        return self._review.feedback(
+            answer_id,
+            rating=rating,
+            comment=comment,
+            edited_answer=edited_answer,
+            citation_verdicts=citation_verdicts,
+            role=role,
+            user=user,
+            source=source,
+            actor=actor,
+        )
 
     def feedback_state(
         self, answer_ids: Sequence[str], user: str | None
     ) -> dict[str, FeedbackState]:
-        """Each answer's current feedback from `user`, read back from SQL so a reload shows
-        what was saved."""
-        states: dict[str, FeedbackState] = {answer_id: FeedbackState() for answer_id in answer_ids}
-        with self.db.session() as s:
-            rows = s.scalars(
-                select(Feedback)
-                .where(Feedback.answer_id.in_(list(answer_ids)), Feedback.user == user)
-                .order_by(Feedback.created_at, Feedback.id)
-            )
-            for fb in rows:
-                state = states[fb.answer_id]
-                state.rating = fb.rating or state.rating
-                state.comment = fb.comment or state.comment
-                state.edited_answer = fb.edited_answer or state.edited_answer
-                state.verdicts.update(fb.citation_verdicts or {})
-        return states
-
-    # Review (experts) ------------------------------------------------------------------------
+        return self._review.feedback_state(answer_ids, user)
 
     def review_queue(
         self,
@@ -395,26 +223,18 @@ class Loupe:
         limit: int = 100,
         actor: Actor = OPERATOR,
     ) -> list[ReviewItem]:
-        """Answers most in need of review first: thumbs-down, then least confident."""
-        require(actor, "expert")
-        with self.db.session() as s:
-            rows = queries.review_queue(
-                s,
-                self.settings.workspace,
-                since=since,
-                until=until,
-                rating=rating,
-                document_id=document_id,
-                reviewed=reviewed,
-                limit=limit,
-            )
-            return [ReviewItem(_result_from_row(a), a.created_at, list(a.feedback)) for a in rows]
+        return self._review.queue(
+            since=since,
+            until=until,
+            rating=rating,
+            document_id=document_id,
+            reviewed=reviewed,
+            limit=limit,
+            actor=actor,
+        )
 
     def review_progress(self, *, actor: Actor = OPERATOR) -> tuple[int, int]:
-        """(reviewed, remaining) answers."""
-        require(actor, "expert")
-        with self.db.session() as s:
-            return queries.review_progress(s, self.settings.workspace)
+        return self._review.progress(actor=actor)
 
     def review(
         self,
@@ -426,40 +246,23 @@ class Loupe:
         citation_verdicts: Mapping[str | int, str] | None = None,
         actor: Actor = OPERATOR,
     ) -> int:
-        """An expert's verdict on an answer. Approving or editing makes it a verified answer
-        (offered again for the same question); rejecting withdraws that and needs a reason, so
-        whoever fixes the documents knows what was wrong."""
-        require(actor, "expert")
-        rating: str | None = None
-        if decision == "approve":
-            rating, edited_answer = Rating.up, None
-        elif decision == "edit":
-            if not (edited_answer or "").strip():
-                raise ValueError("Write the corrected answer to save an edit.")
-        elif decision == "reject":
-            if not (reason or "").strip():
-                raise ValueError("Say why the answer is rejected.")
-            rating, edited_answer = Rating.down, None
-        else:
-            raise ValueError(f"Unknown decision {decision!r}: approve, edit or reject.")
-        return self.feedback(
+        return self._review.review(
             answer_id,
-            rating=rating,
-            comment=reason,
+            decision,
+            reason=reason,
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
-            role=actor.role,
-            user=actor.name,
-            source="review",
             actor=actor,
         )
 
     # Insights and exports (admins) -----------------------------------------------------------
 
     def insights(self, *, since: datetime | None = None, actor: Actor = OPERATOR) -> Report:
-        require(actor, "admin")
-        with self.db.session() as s:
-            return report(s, self.settings.workspace, since=since)
+        return self._insights.report(since=since, actor=actor)
+
+    def not_covered(self, *, since: datetime | None = None, actor: Actor = OPERATOR) -> list[Gap]:
+        """What the documents don't cover: abstentions and thumbs-down by similar question."""
+        return self._insights.not_covered(since=since, actor=actor)
 
     def export_feedback(
         self,
@@ -468,54 +271,10 @@ class Loupe:
         since: datetime | None = None,
         actor: Actor = OPERATOR,
     ) -> str:
-        """Every feedback row with its question and answer, as CSV or JSON Lines text."""
-        require(actor, "admin")
-        with self.db.session() as s:
-            rows = feedback_rows(s, self.settings.workspace, since=since)
-        return to_csv(rows) if fmt == "csv" else to_jsonl(rows)
+        return self._insights.export_feedback(fmt, since=since, actor=actor)
 
     def export(self, kind: str, *, actor: Actor = OPERATOR) -> list[dict[str, object]]:
-        """Datasets from feedback: `finetune`, `preferences` or `eval`."""
-        require(actor, "admin")
-        exporters = {
-            "finetune": export_finetune,
-            "preferences": export_preferences,
-            "eval": export_eval_set,
-        }
-        if kind not in exporters:
-            raise ValueError(f"Unknown export '{kind}': choose one of {', '.join(exporters)}.")
-        with self.db.session() as s:
-            return list(exporters[kind](s, self.settings.workspace))
+        return self._review.export(kind, actor=actor)
 
     def close(self) -> None:
-        self.store.close()
-        self.db.engine.dispose()
-
-
-def _result_from_row(row: Answer) -> AnswerResult:
-    """An answer as the chain returned it, rebuilt from its SQL row."""
-    features = dict(row.confidence_features or {})
-    reasons = [str(reason) for reason in features.pop("reasons", [])]
-    return AnswerResult(
-        question=row.question,
-        standalone_question=row.standalone_question,
-        answer=row.answer,
-        sources=[
-            Source(**{k: v for k, v in source.items() if k in _SOURCE_FIELDS})
-            for source in row.sources
-        ],
-        confidence=Confidence(
-            row.confidence,
-            row.confidence_label,
-            reasons,
-            {k: v for k, v in features.items() if isinstance(v, int | float)},
-        ),
-        generator=cast(GeneratorKind, row.generator),
-        model=row.model,
-        prompt_version=row.prompt_version,
-        notice=row.notice,
-        timings=dict(row.timings or {}),
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        answer_id=row.id,
-    )
+        self._parts.close()

@@ -13,14 +13,12 @@ from streamlit.delta_generator import DeltaGenerator
 
 import i18n
 import ui as shared
+from core.answer.types import AnswerResult, Source, VerifiedAnswer
 from core.auth import allows
-from core.chain import AnswerResult, Source
-from core.conversations import ConversationSummary, title_from
-from core.db.models import Document, DocumentStatus
-from core.feedback import VerifiedAnswer
-from core.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
-from core.service import FeedbackState
+from core.ingest.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
+from core.records import ConversationSummary, DocumentInfo, FeedbackState
 from core.stores.base import SearchFilter
+from core.vocab import DocumentStatus
 from i18n import _
 
 CONVERSATION = "conversation_id"  # session state and URL query parameter
@@ -120,7 +118,7 @@ def resend_edited(answer_id: str) -> None:
 def rename(conversation_id: str) -> None:
     title = st.session_state.get(f"rename_{conversation_id}", "")
     try:
-        shared.conversations().rename(conversation_id, title, actor=actor)
+        engine.rename_conversation(conversation_id, title, actor=actor)
     except (ValueError, LookupError, PermissionError) as exc:
         st.toast(_("Not renamed: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
         return
@@ -129,7 +127,7 @@ def rename(conversation_id: str) -> None:
 
 def delete(conversation_id: str) -> None:
     try:
-        shared.conversations().delete(conversation_id, actor=actor)
+        engine.delete_conversation(conversation_id, actor=actor)
     except (LookupError, PermissionError) as exc:
         st.toast(_("Not deleted: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
         return
@@ -245,7 +243,7 @@ def answer_actions(result: AnswerResult) -> None:
 
 def ask(question: str, scope: SearchFilter | None) -> None:
     conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
-        actor.name, title=title_from(question)
+        actor.name, title=question
     )
     st.session_state[CONVERSATION] = conversation_id
     st.query_params[CONVERSATION] = conversation_id
@@ -262,7 +260,7 @@ def ask(question: str, scope: SearchFilter | None) -> None:
         render_answer(result, FeedbackState())
 
 
-def scope_controls(ready: list[Document]) -> tuple[SearchFilter | None, DeltaGenerator]:
+def scope_controls(ready: list[DocumentInfo]) -> tuple[SearchFilter | None, DeltaGenerator]:
     """The sidebar: a new-conversation button, a place for the conversation list (filled at
     the end of the run, so a conversation started in this run is already in it), and the
     search scope."""
@@ -305,7 +303,7 @@ def conversation_list() -> None:
         label_visibility="collapsed",
     )
     everyone = allows(actor, "admin") and st.toggle(_("Everyone's"), key=EVERYONE)
-    listed = shared.conversations().list(actor, search=search, everyone=everyone)
+    listed = engine.conversations(actor, search=search, everyone=everyone)
     if not listed:
         st.caption(_("No conversations match.") if search else _("No conversations yet."))
     current = st.session_state.get(CONVERSATION) or st.query_params.get(CONVERSATION)
@@ -347,7 +345,6 @@ def conversation_turns() -> list[AnswerResult]:
     if not conversation_id:
         return []
     try:
-        shared.conversations().check_open(conversation_id, actor=actor)
         turns = engine.conversation(conversation_id, actor=actor)
     except (LookupError, PermissionError):
         start_new_conversation()
@@ -377,7 +374,7 @@ def empty_state() -> None:
         st.page_link("pages/documents.py", label=_("Upload documents"), icon=":material/upload:")
 
 
-def suggestions(ready: list[Document]) -> None:
+def suggestions(ready: list[DocumentInfo]) -> None:
     """A new conversation offers questions: the sample set's own, or ones drawn from the
     headings of the documents that are indexed."""
     samples_only = all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)
@@ -385,7 +382,7 @@ def suggestions(ready: list[Document]) -> None:
         list(SAMPLE_QUESTIONS)
         if samples_only
         # Drawn from headings: asked in the visitor's language, the heading's words kept.
-        else [i18n.core_text(q) for q in shared.suggested_questions(ready)]
+        else [i18n.core_text(q) for q in engine.suggested_questions()]
     )
     if not offered:
         st.caption(_("Ask anything the documents might answer."))

@@ -10,9 +10,10 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import i18n
 import ui as shared
-from core.db.models import Document, DocumentStatus
 from core.ingest.loaders import SUPPORTED_EXTENSIONS
 from core.ingest.pipeline import IngestItem, IngestProgress, IngestResult
+from core.records import DocumentInfo
+from core.vocab import DocumentStatus
 from i18n import N_, _
 
 UPLOADER = "uploader_generation"  # bumped after an upload, which empties the file picker
@@ -154,7 +155,7 @@ def upload_outcomes(results: list[IngestResult]) -> None:
     )
 
 
-def documents_table(documents: list[Document]) -> list[Document]:
+def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
     """The documents, newest first; returns the rows the admin selected."""
     paged = any(doc.pages is not None for doc in documents)
     event = st.dataframe(
@@ -188,11 +189,11 @@ def documents_table(documents: list[Document]) -> list[Document]:
     return [documents[i] for i in event.selection.rows if i < len(documents)]
 
 
-def ask_confirmation(action: str, selected: list[Document]) -> None:
+def ask_confirmation(action: str, selected: list[DocumentInfo]) -> None:
     st.session_state[PENDING_ACTION] = (action, [doc.id for doc in selected])
 
 
-def confirm_pending(documents: list[Document]) -> None:
+def confirm_pending(documents: list[DocumentInfo]) -> None:
     """The confirmation step of a delete or re-index, and then the action itself."""
     action, ids = st.session_state[PENDING_ACTION]
     chosen = [doc for doc in documents if doc.id in ids]
@@ -240,7 +241,7 @@ def confirm_pending(documents: list[Document]) -> None:
         st.rerun()
 
 
-def actions(selected: list[Document]) -> None:
+def actions(selected: list[DocumentInfo]) -> None:
     st.caption(_("{n} selected", n=i18n.number(len(selected))))
     delete, reindex = st.columns(2)
     delete.button(

@@ -12,7 +12,7 @@ import streamlit as st
 
 import i18n
 import ui as shared
-from core.insights import Report, to_jsonl
+from core.records import Report, to_jsonl
 from i18n import N_, _
 
 PERIODS = {N_("7 days"): 7, N_("30 days"): 30, N_("90 days"): 90, N_("All time"): None}
@@ -171,7 +171,7 @@ def cost(report: Report) -> None:
     )
     st.caption(
         _(
-            "Cost uses list prices per million tokens (core/insights.py); a model without a "
+            "Cost uses list prices per million tokens (core/db/insights.py); a model without a "
             "known price (a local server's) shows no cost."
         )
     )
@@ -206,7 +206,7 @@ def not_covered(since: datetime | None) -> None:
     """Questions the documents did not answer (abstentions, thumbs-down), grouped by similar
     question, with the documents that came closest: what to add or fix."""
     st.subheader(_("What the documents don't cover"))
-    gaps = shared.documentation_gaps(actor, since)
+    gaps = engine.not_covered(since=since, actor=actor)
     if not gaps:
         st.caption(_("Every question in this period was answered and none got a thumbs-down."))
         return
@@ -226,8 +226,8 @@ def not_covered(since: datetime | None) -> None:
                 _("Thumbs down"): gap.thumbs_down,
                 _("Also asked as"): list(gap.examples),
                 _("Closest documents"): [
-                    f"{name} ({i18n.percent(shared.engine().chain.scale.relevance(sim))})"
-                    for name, sim in gap.closest_documents
+                    f"{name} ({i18n.percent(relevance)})"
+                    for name, relevance in gap.closest_documents
                 ],
                 _("Last asked"): gap.last_asked.astimezone(),
             }

@@ -4,6 +4,7 @@ approves, edits or rejects it with a reason and judges each citation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 
@@ -11,8 +12,9 @@ import streamlit as st
 
 import i18n
 import ui as shared
-from core.db.models import Feedback, Rating
-from core.service import Decision, ReviewItem
+from core.records import FeedbackEntry, ReviewItem
+from core.service import Decision
+from core.vocab import Rating
 from i18n import N_, _
 
 DECISIONS: dict[Decision, str] = {
@@ -116,7 +118,7 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     return queue[min(rows[0], len(queue) - 1) if rows else 0]
 
 
-def previous_feedback(feedback: list[Feedback]) -> None:
+def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
     st.markdown(_("**Feedback so far**"))
     if not feedback:
         st.caption(_("None yet."))

@@ -11,11 +11,12 @@ import streamlit as st
 
 import i18n
 import ui as shared
-from core.originals import CitedOriginal
-from core.viewer import PageView, TextView, passage_in_context, render_pdf_page
+from core.ingest.viewer import PageView, TextView, passage_in_context, render_pdf_page
+from core.records import CitedOriginal
 from i18n import _
 
 actor = shared.require_role("user")
+engine = shared.engine()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -97,7 +98,7 @@ def show_text(original: CitedOriginal, path: Path) -> None:
 def main() -> None:
     answer_id, n = requested()
     try:
-        original = shared.cited_original(answer_id, n, actor)
+        original = engine.cited_original(answer_id, n, actor=actor)
     except (LookupError, PermissionError) as exc:
         shared.stop_with_error(str(exc))
     st.title(_("Source"))

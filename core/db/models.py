@@ -6,7 +6,6 @@ edit is a new row, never an update), so the history of what experts said is neve
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.vocab import DocumentStatus, Rating
 
 
 def _uuid() -> str:
@@ -74,18 +75,6 @@ class Base(DeclarativeBase):
         }
     )
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime()}
-
-
-class DocumentStatus(enum.StrEnum):
-    pending = "pending"
-    indexing = "indexing"
-    ready = "ready"
-    failed = "failed"
-
-
-class Rating(enum.StrEnum):
-    up = "up"
-    down = "down"
 
 
 class Document(Base):

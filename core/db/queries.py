@@ -7,7 +7,7 @@ two (sources of an answer), a portable SQL prefilter narrows the rows and Python
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +27,7 @@ from core.db.models import (
     SignIn,
     utcnow,
 )
-
-ROLES = ("user", "expert", "admin")
-REVIEWER_ROLES = ("expert", "admin")
-SOURCES = ("chat", "review", "api")
-VERDICTS = ("supports", "does_not_support")
-
+from core.vocab import REVIEWER_ROLES, FeedbackSource, Role, Verdict
 
 # Documents
 
@@ -122,6 +117,10 @@ def create_conversation(
     return conversation
 
 
+def get_conversation(s: Session, conversation_id: str) -> Conversation | None:
+    return s.get(Conversation, conversation_id)
+
+
 def get_answer(s: Session, answer_id: str) -> Answer | None:
     return s.get(Answer, answer_id)
 
@@ -168,10 +167,12 @@ def add_feedback(
         raise ValueError("feedback needs a rating, comment, edited answer or citation verdict")
     if rating is not None and rating not in set(Rating):
         raise ValueError(f"rating must be one of {[r.value for r in Rating]}, not {rating!r}")
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {list(ROLES)}, not {role!r}")
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {list(SOURCES)}, not {source!r}")
+    if role not in set(Role):
+        raise ValueError(f"role must be one of {[r.value for r in Role]}, not {role!r}")
+    if source not in set(FeedbackSource):
+        raise ValueError(
+            f"source must be one of {[s.value for s in FeedbackSource]}, not {source!r}"
+        )
     _check_verdicts(answer, verdicts)
 
     feedback = Feedback(
@@ -197,8 +198,10 @@ def _text_or_none(value: str | None) -> str | None:
 def _check_verdicts(answer: Answer, verdicts: dict[str, Any]) -> None:
     cited = {str(source.get("n")) for source in answer.sources if source.get("cited")}
     for n, verdict in verdicts.items():
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict for citation [{n}] must be one of {list(VERDICTS)}")
+        if verdict not in set(Verdict):
+            raise ValueError(
+                f"verdict for citation [{n}] must be one of {[v.value for v in Verdict]}"
+            )
         if n not in cited:
             raise ValueError(
                 f"citation [{n}] is not cited in this answer (cited: {sorted(cited) or 'none'})"
@@ -211,6 +214,17 @@ def feedback_for(s: Session, answer_id: str) -> list[Feedback]:
         s.scalars(
             select(Feedback)
             .where(Feedback.answer_id == answer_id)
+            .order_by(Feedback.created_at, Feedback.id)
+        )
+    )
+
+
+def feedback_by_user(s: Session, answer_ids: Sequence[str], user: str | None) -> list[Feedback]:
+    """`user`'s feedback on these answers, oldest first."""
+    return list(
+        s.scalars(
+            select(Feedback)
+            .where(Feedback.answer_id.in_(list(answer_ids)), Feedback.user == user)
             .order_by(Feedback.created_at, Feedback.id)
         )
     )
@@ -236,13 +250,8 @@ def _has_feedback(*conditions: Any) -> Any:
 _thumbs_down = _has_feedback(Feedback.rating == Rating.down)
 
 
-def is_review(feedback: Feedback) -> bool:
-    """An expert's considered verdict: given in the review queue or through the API, not a
-    thumb in chat (in single-user mode the chat user is an admin)."""
-    return feedback.role in REVIEWER_ROLES and feedback.source != "chat"
-
-
-_reviewed = _has_feedback(Feedback.role.in_(REVIEWER_ROLES), Feedback.source != "chat")
+# The SQL form of `core.vocab.is_review`.
+_reviewed = _has_feedback(Feedback.role.in_(REVIEWER_ROLES), Feedback.source != FeedbackSource.chat)
 
 
 def review_queue(
@@ -346,7 +355,7 @@ def list_conversations(
     return [(conversation, when, int(count)) for conversation, when, count in rows]
 
 
-def get_conversation(s: Session, workspace: str, conversation_id: str) -> Conversation | None:
+def open_conversation(s: Session, workspace: str, conversation_id: str) -> Conversation | None:
     """The conversation, unless it is in another workspace or deleted."""
     conversation = s.get(Conversation, conversation_id)
     if conversation is None or conversation.workspace != workspace:

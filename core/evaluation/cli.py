@@ -79,7 +79,9 @@ def _progress() -> Any:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.config import get_settings
-    from core.evaluation import run
+    from core.evaluation.beir import run_beir
+    from core.evaluation.feedback import run_feedback
+    from core.evaluation.squad import run_squad
 
     if (args.limit_queries or args.limit_corpus) and not args.beir:
         raise ValueError("--limit-queries and --limit-corpus apply to --beir only.")
@@ -90,7 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = get_settings()
     progress = _progress()
     if args.beir:
-        record = run.run_beir(
+        record = run_beir(
             Path(args.beir),
             settings,
             limit_queries=args.limit_queries,
@@ -100,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         text = _beir_text(record)
     elif args.squad:
-        record = run.run_squad(
+        record = run_squad(
             Path(args.squad),
             settings,
             limit_questions=args.limit_questions,
@@ -110,7 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         text = _answers_text(record)
     else:
         path = Path(args.feedback) if args.feedback else None
-        record = run.run_feedback(settings, path, alpha=args.alpha, progress=progress)
+        record = run_feedback(settings, path, alpha=args.alpha, progress=progress)
         text = _answers_text(record)
     print(json.dumps(record, indent=2, ensure_ascii=False) if args.json else text)
     return EXIT_OK
@@ -164,7 +166,7 @@ def _answers_text(record: dict[str, Any]) -> str:
 
 
 def _compare(args: argparse.Namespace, path_a: Path, path_b: Path) -> int:
-    from core.evaluation.run import compare_records, load_record
+    from core.evaluation.records import compare_records, load_record
 
     rows, changed = compare_records(load_record(path_a), load_record(path_b))
     if args.json:

@@ -52,7 +52,7 @@ def users_secrets() -> dict[str, Any]:
 def sign_in_token(name: str, secrets: dict[str, Any] | None = None) -> str:
     """A live sign-in for a local user, as the sign-in form makes one."""
     config = AuthConfig.from_secrets((secrets or users_secrets())["auth"])
-    return _shared.sign_ins().issue(config.users[name]).token
+    return _shared.engine().sign_ins.issue(config.users[name]).token
 
 
 def make_app(*, signed_in: str | None = None, secrets: dict[str, Any] | None = None) -> AppTest:

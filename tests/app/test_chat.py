@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui as _shared
 from core.db.models import Answer, Conversation, Feedback, Rating
-from core.samples import SAMPLE_TAG
+from core.ingest.samples import SAMPLE_TAG
 from core.service import Loupe
 from tests.app.support import HANDBOOK, LEAVE_QUESTION, make_app, run, texts
 
@@ -217,8 +217,7 @@ def test_a_reset_replaces_the_partial_answer() -> None:
         import streamlit as st
 
         import ui as _shared
-        from core.chain import AnswerResult, AskEvent
-        from core.confidence import Confidence
+        from core.answer.types import AnswerResult, AskEvent, Confidence
 
         result = AnswerResult(
             question="q",

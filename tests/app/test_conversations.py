@@ -13,7 +13,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 import ui as _shared
-from core.chain import AskEvent
+from core.answer.types import AskEvent
 from core.db.models import Answer, Conversation
 from core.service import Loupe
 from tests.app.support import LEAVE_QUESTION, make_app, run, texts

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
-from core import insights
+from core.db import insights
 from core.db.models import Answer, Feedback, Rating
 from core.db.session import Database
+from core.records import FEEDBACK_COLUMNS
 from core.service import Loupe
 from tests.app.support import LEAVE_QUESTION, make_app, on_page, run
 
@@ -70,7 +71,7 @@ def test_feedback_exports_as_csv_and_jsonl(history: Loupe) -> None:
 
     lines = [json.loads(line) for line in history.export_feedback("jsonl").splitlines()]
     assert [line["feedback_id"] for line in lines] == [int(row["feedback_id"]) for row in rows]
-    assert set(lines[0]) == set(insights.FEEDBACK_COLUMNS)
+    assert set(lines[0]) == set(FEEDBACK_COLUMNS)
 
 
 def test_empty_insights_say_there_is_nothing_yet(engine: Loupe) -> None:

@@ -4,9 +4,7 @@ their JSON output, their exit codes and the SQL rows they leave behind."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,26 +14,18 @@ from sqlalchemy import select
 from core.config import Settings
 from core.db.models import Answer, Feedback
 from core.db.session import Database
+from tests.cli import cli_env, run_core
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "LOUPE_DATA_DIR": str(tmp_path / "data"), "LOUPE_LLM": "extractive"}
-    env.pop("DATABASE_URL", None)
-    return env
+    return cli_env(tmp_path / "data")
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_core(list(args), env, timeout=300)
 
 
 def write_batch(folder: Path) -> None:

@@ -26,15 +26,15 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 
-from core.chain import AnswerResult, AskEvent
-from core.citations import citations_in, parse_citations
+from core.answer.citations import citations_in, parse_citations
+from core.answer.extractive import MODEL_NAME as EXTRACTIVE_MODEL
+from core.answer.llm import make_chat_model
+from core.answer.prompts import ANSWER
+from core.answer.types import AnswerResult, AskEvent
 from core.config import Settings
 from core.db import queries
 from core.db.models import Answer
-from core.extractive import MODEL_NAME as EXTRACTIVE_MODEL
 from core.ingest.pipeline import IngestItem
-from core.llm import make_chat_model
-from core.prompts import ANSWER
 from core.service import Loupe
 
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import cli_env, run_core
 
 ROOT = Path(__file__).resolve().parents[2]
 XQUAD = (
@@ -26,14 +27,7 @@ OUTPUT = ROOT / "test-output"
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    return run_core(args, env, timeout=1800)
 
 
 @pytest.mark.slow
@@ -57,8 +51,7 @@ def test_gold_paragraph_is_retrieved_for_90_percent(tmp_path: Path) -> None:
         (corpus / name).write_text("\n\n".join(parts), encoding="utf-8")
     assert len(questions) == 1190
 
-    env = {**os.environ, "LOUPE_DATA_DIR": str(tmp_path / "data"), "LOUPE_LLM": "extractive"}
-    env.pop("DATABASE_URL", None)
+    env = cli_env(tmp_path / "data")
     ingest = run_cli(["ingest", str(corpus), "--json"], env)
     assert ingest.returncode == 0, ingest.stderr
     outcomes = json.loads(ingest.stdout)

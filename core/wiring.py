@@ -1,0 +1,91 @@
+"""Build Loupe's components from `Settings`, in one place.
+
+The CLI, the app, the API, `bench/` and the tests all get their database, embedding model,
+vector store, ingestor and chain from here, so a component is configured the same way wherever
+it runs and a new option is wired once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from core.answer.chain import RagChain
+from core.answer.extractive import ExtractiveAnswerer
+from core.answer.llm import make_chat_model
+from core.answer.retrieval import StoreRetriever
+from core.config import Settings
+from core.db.session import Database
+from core.embeddings import dimension, get_embeddings, similarity_scale
+from core.ingest.pipeline import Ingestor
+from core.stores import make_store
+from core.stores.base import VectorStore
+
+# "Use the chat model the settings describe": distinct from None, which means no LLM at all.
+FROM_SETTINGS: Any = object()
+
+
+@dataclass
+class Components:
+    settings: Settings
+    db: Database
+    embeddings: Embeddings
+    store: VectorStore
+    ingestor: Ingestor
+    chain: RagChain
+
+    def close(self) -> None:
+        self.store.close()
+        self.db.engine.dispose()
+
+
+def make_ingestor(
+    settings: Settings, db: Database, store: VectorStore, embeddings: Embeddings
+) -> Ingestor:
+    return Ingestor(
+        db=db,
+        store=store,
+        embeddings=embeddings,
+        files_dir=settings.files_dir,
+        workspace=settings.workspace,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        embed_batch_size=settings.embed_batch_size,
+    )
+
+
+def make_chain(
+    settings: Settings,
+    store: VectorStore,
+    embeddings: Embeddings,
+    chat_model: BaseChatModel | None = FROM_SETTINGS,
+) -> RagChain:
+    """The answer chain over `store`; `chat_model=None` answers extractively."""
+    model = make_chat_model(settings) if chat_model is FROM_SETTINGS else chat_model
+    return RagChain(
+        retriever=StoreRetriever(
+            store=store, embeddings=embeddings, k=settings.retrieval_k, alpha=settings.hybrid_alpha
+        ),
+        extractive=ExtractiveAnswerer(embeddings),
+        chat_model=model,
+        model_name=settings.llm_model,
+        scale=similarity_scale(settings),
+    )
+
+
+def build(settings: Settings, *, chat_model: BaseChatModel | None = FROM_SETTINGS) -> Components:
+    """Every component for `settings`. Opening a database runs its migrations."""
+    db = Database.from_settings(settings)
+    embeddings = get_embeddings(settings)
+    store = make_store(settings, dimension=dimension(embeddings))
+    return Components(
+        settings=settings,
+        db=db,
+        embeddings=embeddings,
+        store=store,
+        ingestor=make_ingestor(settings, db, store, embeddings),
+        chain=make_chain(settings, store, embeddings, chat_model),
+    )
