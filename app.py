@@ -85,7 +85,7 @@ def refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
                 "{page} needs the {role} role; {name} is signed in as {actor_role}.",
                 page=_(spec.title),
                 role=shared.role_name(spec.role),
-                name=actor.label,
+                name=i18n.word(actor.label),
                 actor_role=shared.role_name(actor.role),
             )
         )
@@ -95,7 +95,7 @@ def refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
 
 def sidebar(actor: Actor, config: AuthConfig) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.label}** · {shared.role_name(actor.role)}")
+        st.markdown(f"**{i18n.word(actor.label)}** · {shared.role_name(actor.role)}")
         i18n.switch()
         if config.mode == "single-user":
             st.caption(

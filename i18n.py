@@ -205,6 +205,7 @@ CORE_WORDS = (
     N_("user"),
     N_("expert"),
     N_("admin"),
+    N_("Local admin"),  # core.auth.SINGLE_USER's name
 )
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -236,8 +237,8 @@ def core_text(text: str) -> str:
 
 
 def word(text: str) -> str:
-    """One of the words core uses inside its sentences (a role, a match strength), translated;
-    anything else as it is."""
+    """One of the words core uses inside its sentences (a role, a match strength) or the
+    single user's name, translated; anything else (a person's name) as it is."""
     return _(text) if text in CORE_WORDS else text
 
 

@@ -214,13 +214,13 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
             icon=":material/refresh:",
         )
     yes, no = st.columns(2)
-    confirm = _("Yes, delete") if deleting else _("Yes, re-index")
+    confirm = _("Yes, delete") if deleting else _("Yes, reindex")
     if yes.button(confirm, type="primary", key="confirm_action"):
         # Settled before the work starts: a click while it runs starts a new run that must
         # find neither this confirmation nor ticks on rows that are about to change.
         st.session_state.pop(PENDING_ACTION)
         reset_table()
-        with st.status(_("Deleting…") if deleting else _("Re-indexing…")) as status:
+        with st.status(_("Delete…") if deleting else _("Reindex…")) as status:
             for doc in chosen:
                 if deleting:
                     engine.delete_document(doc.id, actor=actor)
@@ -231,10 +231,14 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
                     chunks = i18n.ngettext("{n} chunk", "{n} chunks", result.chunks)
                     st.write(f"{doc.name}: {outcome} ({chunks})")
             status.update(
-                label=_("Delete done.") if deleting else _("Re-index done."), state="complete"
+                label=_("Delete done.") if deleting else _("Reindex done."), state="complete"
             )
-        done = _("Delete done: {names}.") if deleting else _("Re-index done: {names}.")
-        st.toast(done.format(names=names), icon=":material/check_circle:")
+        done = (
+            _("Delete done: {names}.", names=names)
+            if deleting
+            else _("Reindex done: {names}.", names=names)
+        )
+        st.toast(done, icon=":material/check_circle:")
         st.rerun()
     if no.button(_("Cancel"), key="cancel_action"):
         st.session_state.pop(PENDING_ACTION)

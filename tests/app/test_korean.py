@@ -19,7 +19,7 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Words that stay as they are in the Korean UI: the product, formats, units, and code.
 KEPT = {
     "Loupe", "PDF", "Word", "Markdown", "HTML", "CSV", "JSON", "Lines", "JSONL", "KB", "USD",
-    "BM25", "SSO", "python", "core", "eval", "insights", "py", "streamlit", "secrets", "toml",
+    "BM25", "SSO", "python", "core", "eval", "db", "insights", "py", "streamlit", "secrets", "toml",
 }  # fmt: skip
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 LINK_TARGET = re.compile(r"\]\([^)]*\)")  # a Markdown link's address is not text
@@ -63,7 +63,7 @@ def korean(**kwargs: Any) -> AppTest:
 
 # The data the pages show: file names, their headings and passages, the question and answer.
 DATA = {
-    HANDBOOK.name, TRAVEL.name, LEAVE_QUESTION, "policies", "Local admin", "local",
+    HANDBOOK.name, TRAVEL.name, LEAVE_QUESTION, "policies", "local",
     HANDBOOK.data.decode(), TRAVEL.data.decode(),
     "New employees receive 25 days of paid annual leave.",
     "Annual leave", "Handbook", "Hotels", "Travel", "Remote work", "extractive",
