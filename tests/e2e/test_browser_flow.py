@@ -67,7 +67,7 @@ Parking permits cost 40 euros per month and are issued by the facilities team.
         ),
     ),
     "ko": Case(
-        document_name="commuting-guide-ko.md",
+        document_name="commuting-ko.md",
         document="""# 통근 안내
 
 ## 자전거 주차
