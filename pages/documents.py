@@ -119,6 +119,21 @@ def upload_section() -> None:
         upload_outcomes(results)
 
 
+# Only PDFs have pages: other formats show a dash, not "None" (and the column is left out when
+# no document in the table has pages at all).
+NO_PAGES = "—"
+
+
+def pages_column() -> object:
+    return st.column_config.TextColumn(
+        _("Pages"), help=_("Pages of a PDF; other formats have none.")
+    )
+
+
+def pages_text(pages: int | None) -> str:
+    return NO_PAGES if pages is None else str(pages)
+
+
 def reset_table() -> None:
     st.session_state[TABLE] = st.session_state.get(TABLE, 0) + 1
 
@@ -143,15 +158,14 @@ def upload_outcomes(results: list[IngestResult]) -> None:
                 _("File"): r.name,
                 _("Outcome"): _(OUTCOME_TEXT[r.outcome]),
                 _("Chunks"): r.chunks if r.outcome != "failed" else None,
-                # Only PDFs have pages: the column is left out when no file has any.
-                **({_("Pages"): r.pages} if paged else {}),
+                **({_("Pages"): pages_text(r.pages)} if paged else {}),
                 _("Details"): r.error or "",
             }
             for r in results
         ],
         hide_index=True,
         height=shared.table_height(len(results)),
-        column_config={_("Pages"): st.column_config.NumberColumn(_("Pages"))},
+        column_config={_("Pages"): pages_column()},
     )
 
 
@@ -163,7 +177,7 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
             {
                 _("Name"): doc.name,
                 _("Status"): status_text(doc.status),
-                **({_("Pages"): doc.pages} if paged else {}),
+                **({_("Pages"): pages_text(doc.pages)} if paged else {}),
                 _("Chunks"): doc.chunk_count,
                 _("Size (KB)"): round(doc.size_bytes / 1024, 1),
                 _("Tags"): list(doc.tags or []),
@@ -179,7 +193,7 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
         selection_mode="multi-row",
         height=shared.table_height(len(documents), max_rows=15),
         column_config={
-            _("Pages"): st.column_config.NumberColumn(_("Pages")),
+            _("Pages"): pages_column(),
             _("Tags"): st.column_config.ListColumn(_("Tags")),
             _("Uploaded"): st.column_config.DatetimeColumn(
                 _("Uploaded"), format="YYYY-MM-DD HH:mm"

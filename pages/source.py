@@ -68,11 +68,14 @@ def show_pdf(original: CitedOriginal, path: Path) -> None:
                 "differs from what was indexed); it is quoted on the right."
             )
         )
-    st.image(
-        view.png,
-        caption=_("{name}, page {page}", name=original.name, page=view.page),
-        width="stretch",
-    )
+    with st.container(border=True):  # the page's edge: a white page on a white app
+        # PNG, not the default JPEG: text and the highlight stay sharp.
+        st.image(
+            view.png,
+            caption=_("{name}, page {page}", name=original.name, page=view.page),
+            width="stretch",
+            output_format="PNG",
+        )
 
 
 def show_text(original: CitedOriginal, path: Path) -> None:
@@ -105,7 +108,7 @@ def main() -> None:
     st.markdown(f"**{shared.source_title(original.source)}**")
     st.caption(_("Cited in the answer to this question:"))
     st.text(original.question)
-    view, side = st.columns([3, 2], gap="large")
+    view, side = st.columns([5, 2], gap="large")
     with side:
         st.markdown(_("**Quoted passage**"))
         st.text(original.source.quote)

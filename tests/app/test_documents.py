@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fpdf import FPDF
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 from streamlit.testing.v1 import AppTest
@@ -122,6 +123,18 @@ def test_delete_asks_first_and_removes_the_passages(documents: Loupe) -> None:
     assert [d.name for d in documents.documents()] == ["travel.md"]
     assert documents.store.count(handbook.id) == 0
     assert list(documents_table(at)["Name"]) == ["travel.md"]
+
+
+def test_only_pdfs_show_pages(documents: Loupe) -> None:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in ("Page one of the guide.", "Page two of the guide."):
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    documents.ingest([IngestItem("guide.pdf", bytes(pdf.output()))])
+    table = documents_table(documents_page())
+    pages = dict(zip(table["Name"], table["Pages"], strict=True))
+    assert pages == {"guide.pdf": "2", "handbook.md": "—", "travel.md": "—"}
 
 
 def test_after_deleting_the_grid_has_no_ticked_rows(documents: Loupe) -> None:

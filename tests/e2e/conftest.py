@@ -23,8 +23,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import bcrypt
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -32,6 +34,7 @@ from tests.e2e.support import (
     ACTION_TIMEOUT_MS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    LOCAL_USERS,
     OUTPUT_DIR,
     REPO,
     SERVER_START_TIMEOUT,
@@ -95,14 +98,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture
-def app_server(tmp_path: Path) -> Iterator[AppServer]:
-    """`streamlit run app.py` on a free loopback port, with an empty data directory."""
+@contextmanager
+def serve(tmp_path: Path, secrets_toml: str) -> Iterator[AppServer]:
+    """`streamlit run app.py` on a free loopback port, with an empty data directory and the
+    given secrets file."""
     workdir = tmp_path / "app"
     (workdir / ".streamlit").mkdir(parents=True)
     shutil.copy(REPO / ".streamlit" / "config.toml", workdir / ".streamlit" / "config.toml")
     secrets = workdir / ".streamlit" / "secrets.toml"
-    secrets.write_text("# Empty: no users, so the app runs in single-user local mode.\n")
+    secrets.write_text(secrets_toml)
     port = free_port()
     command = [
         sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
@@ -128,6 +132,25 @@ def app_server(tmp_path: Path) -> Iterator[AppServer]:
         yield server
     finally:
         stop(process)
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[AppServer]:
+    """The app in single-user local mode (no users configured: the one user is an admin)."""
+    with serve(tmp_path, "# Empty: no users, so the app runs in single-user local mode.\n") as s:
+        yield s
+
+
+@pytest.fixture
+def users_server(tmp_path: Path) -> Iterator[AppServer]:
+    """The app with local users (`LOCAL_USERS`: name → role; the password is NAME-secret)."""
+    lines = []
+    for name, role in LOCAL_USERS.items():
+        hashed = bcrypt.hashpw(f"{name}-secret".encode(), bcrypt.gensalt(4)).decode()
+        lines += [f"[auth.users.{name}]", f'role = "{role}"', f'name = "{name.title()}"']
+        lines += [f'password_hash = "{hashed}"', ""]
+    with serve(tmp_path, "\n".join(lines)) as s:
+        yield s
 
 
 @pytest.fixture
@@ -179,7 +202,7 @@ def pytest_runtest_makereport(
             report.sections.append(("browser", f"screenshot at the failure: {shot}"))
         except Exception as exc:  # a failing screenshot must not hide the test's failure
             report.sections.append(("browser", f"no screenshot at the failure: {exc}"))
-    server: AppServer | None = funcargs.get("app_server")
+    server: AppServer | None = funcargs.get("app_server") or funcargs.get("users_server")
     if server is not None:
         report.sections.append(("streamlit server log", server.log()))
     return report

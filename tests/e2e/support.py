@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
+# Local users of the signed-in flow: name → role (each one's password is NAME-secret).
+LOCAL_USERS = {"ada": "admin", "uma": "user"}
 
 # Bounds on the waits. The first page view loads the embedding model (10-20 s here).
 SERVER_START_TIMEOUT = 60.0
