@@ -302,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     vote.add_argument("--down", action="store_true")
     p.add_argument("--comment")
     p.add_argument("--edit", help="the corrected answer")
-    p.add_argument("--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}")
+    p.add_argument(
+        "--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}"
+    )
     p.add_argument("--role", default=Role.user, choices=[role.value for role in Role])
     p.set_defaults(func=cmd_feedback)
 
