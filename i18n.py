@@ -109,6 +109,13 @@ def _(message: str, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def pgettext(context: str, message: str, /, **values: object) -> str:
+    """`message` as meant in `context`, where one English word has two meanings in another
+    language ("Asked": a count in one table, a date in another)."""
+    text = translations(language()).pgettext(context, message)
+    return text.format(**values) if values else text
+
+
 def labels(names: Mapping[Any, str]) -> Callable[[object], str]:
     """A `format_func` showing each option's name (marked with N_) in this session's language,
     fixed when the widget is made: Streamlit and AppTest may call it outside the script run,

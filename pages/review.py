@@ -104,7 +104,7 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
                 "👎": item.count(Rating.down),
                 "👍": item.count(Rating.up),
                 _("Reviewed"): _("yes") if item.reviewed else "",
-                _("Asked"): shared.when(item.created_at),
+                i18n.pgettext("date", "Asked"): shared.when(item.created_at),
             }
             for item in queue
         ],

@@ -39,7 +39,6 @@ TEXT_KEYWORDS = {"label", "help", "placeholder", "text", "title", "caption", "bo
 TABLES = {"dataframe", "data_editor", "table"}
 # Positional arguments that are not text: a page's file, a widget kind, a role, a field.
 NOT_TEXT = {"page_link": {0}, "Page": {0}, "X": {0}, "Y": {0}, "Color": {0}, "Tooltip": {0}}
-TRANSLATE = {"_", "ngettext", "N_"}
 ICON = re.compile(r":material/\w+:")
 WORDS = re.compile(r"[A-Za-z]{2,}")
 
@@ -130,15 +129,18 @@ def test_every_string_shown_goes_through_the_catalogue(path: Path) -> None:
     assert untranslated(path.read_text(encoding="utf-8")) == []
 
 
-def code_messages() -> dict[str | tuple[str, ...], str]:
-    """Every message id in the UI code (as `make messages` extracts them), with where it is."""
+Key = tuple[str | None, str | tuple[str, ...]]  # (context, message id)
+
+
+def code_messages() -> dict[Key, str]:
+    """Every message in the UI code (as `make messages` extracts them), with where it is."""
     with (REPO / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    found: dict[str | tuple[str, ...], str] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    found: dict[Key, str] = {}
+    for filename, lineno, message, _comments, context in extract_from_dir(
         str(REPO), method_map, options_map
     ):
-        found.setdefault(message, f"{filename}:{lineno}")
+        found.setdefault((context, message), f"{filename}:{lineno}")
     return found
 
 
@@ -149,12 +151,12 @@ def placeholders(text: str) -> set[str]:
 def test_every_message_has_a_korean_translation_with_the_same_placeholders() -> None:
     with KOREAN_PO.open("rb") as po:
         catalog = read_po(po, locale="ko")
-    translated = {m.id: m.string for m in catalog if m.id}
+    translated = {(m.context, m.id): m.string for m in catalog if m.id}
     messages = code_messages()
     assert len(messages) > 250  # the extraction found the UI (not an empty mapping)
     missing = [f"{where}: {mid!r}" for mid, where in messages.items() if not translated.get(mid)]
     assert missing == [], "untranslated (run `make messages`, then translate in locales/)"
-    for mid, string in translated.items():
+    for (_context, mid), string in translated.items():
         forms = (string,) if isinstance(string, str) else tuple(string)
         singular = mid if isinstance(mid, str) else mid[0]
         for form in forms:

@@ -106,17 +106,6 @@ CASES = {
 }
 
 
-@pytest.fixture(params=list(CASES))
-def language(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def browser_locale(language: str) -> str:
-    """The browser speaks the language under test (conftest's `browser_page` uses it)."""
-    return CASES[language].browser_locale
-
-
 class Say:
     """The app's text in one language, from its catalogue."""
 
@@ -184,9 +173,14 @@ def expander(scope: Locator, label: str) -> Locator:
     )
 
 
+# The browser speaks each language in turn (conftest's `browser_page` uses `browser_locale`).
+@pytest.mark.parametrize(
+    "browser_locale", [case.browser_locale for case in CASES.values()], ids=list(CASES)
+)
 def test_upload_ask_dislike_correct_and_review(
-    app_server: AppServer, browser_page: Page, tmp_path: Path, language: str
+    app_server: AppServer, browser_page: Page, tmp_path: Path, browser_locale: str
 ) -> None:
+    language = i18n.from_browser(browser_locale)
     page, case, say = browser_page, CASES[language], Say(language)
     shots = sorted(OUTPUT_DIR.glob("*.png"))
     for old in shots if language == "en" else [p for p in shots if p.stem.endswith("-ko")]:
@@ -342,7 +336,7 @@ def test_upload_ask_dislike_correct_and_review(
 
     # The sidebar switch changes the language at once, and the browser remembers it.
     other = "ko" if language == "en" else "en"
-    sidebar.get_by_role("button", name=i18n.LANGUAGES[other], exact=True).click()
+    sidebar.get_by_role("radio", name=i18n.LANGUAGES[other], exact=True).click()
     expect(page.get_by_role("heading", name=Say(other)("Ask your documents"))).to_be_visible()
     settle(page)
     page.reload()
