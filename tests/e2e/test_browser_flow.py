@@ -46,17 +46,12 @@ PAGES = (
     "Reception hands out the key card for it once you have signed the bike policy.",
     "Car parking. Parking permits cost 40 euros per month and are issued by the facilities team.",
 )
-KOREAN_GUIDE = """# 통근 안내
-
-## 자전거 주차
-
-보안 자전거 보관실은 북쪽 주차장 지하층에 있습니다. 자전거 이용 규정에 서명하면 안내 데스크에서
-보관실 출입 카드를 발급합니다.
-
-## 자동차 주차
-
-주차 허가증은 월 40유로이며 시설관리팀에서 발급합니다.
-"""
+KOREAN_GUIDE = (
+    "# 통근 안내\n\n## 자전거 주차\n\n"
+    "보안 자전거 보관실은 북쪽 주차장 지하층에 있습니다. "
+    "자전거 이용 규정에 서명하면 안내 데스크에서 보관실 출입 카드를 발급합니다.\n\n"
+    "## 자동차 주차\n\n주차 허가증은 월 40유로이며 시설관리팀에서 발급합니다.\n"
+)
 
 
 @dataclass(frozen=True)
