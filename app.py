@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -21,7 +22,10 @@ import ui as shared
 from core.auth import Actor, AuthConfig, Role, allows
 from i18n import N_, _
 
-st.set_page_config(page_title="Loupe", page_icon=":material/search:", layout="wide")
+# A local file: a `:material/...:` or emoji icon makes every browser fetch it from a CDN.
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="Loupe", page_icon=str(FAVICON), layout="wide")
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
                 "{page} needs the {role} role; {name} is signed in as {actor_role}.",
                 page=_(spec.title),
                 role=shared.role_name(spec.role),
-                name=i18n.word(actor.label),
+                name=shared.inert(i18n.word(actor.label)),
                 actor_role=shared.role_name(actor.role),
             )
         )
@@ -95,7 +99,7 @@ def refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
 
 def sidebar(actor: Actor, config: AuthConfig) -> None:
     with st.sidebar:
-        st.markdown(f"**{i18n.word(actor.label)}** · {shared.role_name(actor.role)}")
+        st.markdown(f"**{shared.inert(i18n.word(actor.label))}** · {shared.role_name(actor.role)}")
         i18n.switch()
         if config.mode == "single-user":
             st.caption(

@@ -12,6 +12,7 @@ from typing import Literal, NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import i18n
 from core.answer.types import AnswerResult, AskEvent, Source
@@ -43,6 +44,19 @@ VERDICT_LABELS = {
 }
 CONFIDENCE_LABELS = {"high": N_("High"), "medium": N_("Medium"), "low": N_("Low")}
 ROLE_NAMES = {"user": N_("user"), "expert": N_("expert"), "admin": N_("admin")}
+# The characters that open Markdown, HTML, LaTeX or Streamlit-directive syntax anywhere in a
+# line (escaped with a backslash, as CommonMark allows for any ASCII punctuation), and a colon
+# that starts a word (`:material/icon:`, `:smile:`). `!`, `(` and `)` need no escape once `[`
+# has one: no image or link can form. Other punctuation stays as it is, readable.
+_MARKUP = re.compile(r"([\\`*_~\[\]<>&#|$]|:(?=\w))")
+# What opens a list, a heading underline or a rule only at the start of a line.
+_LINE_START = re.compile(r"^([ \t]*)(?:([-+=])|(\d+)([.)]))", re.MULTILINE)
+# Where GitHub-flavoured Markdown turns plain text into a link *after* escapes are resolved
+# (Streamlit's renderer matches `https?://`, `www.` and `name@host` in text nodes): a word
+# joiner (U+2060, invisible) is put there so no pattern matches.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 
 
 @st.cache_resource(show_spinner=False, on_release=Loupe.close)
@@ -181,12 +195,12 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 
         def report(progress: IngestProgress) -> None:
             if progress.stage == "parse":
-                st.write(_("Reading {name}…", name=progress.name))
+                show_text(_("Reading {name}…", name=progress.name))
 
         results = loupe.load_samples(progress=report, actor=actor)
         failed = [r for r in results if r.outcome == "failed"]
         for result in failed:
-            st.error(_("{name}: {error}", name=result.name, error=result.error))
+            st.error(inert(_("{name}: {error}", name=result.name, error=result.error)))
         status.update(
             label=_(
                 "Sample documents ready ({ready} of {total}).",
@@ -201,20 +215,48 @@ def load_samples(loupe: Loupe, actor: Actor) -> None:
 # Answers -----------------------------------------------------------------------------------
 
 
-def markdown_text(text: str) -> None:
-    """Answer text as Markdown, with dollar signs kept as text rather than read as LaTeX."""
-    st.markdown(text.replace("$", "\\$"))
+def inert(text: object) -> str:
+    """Untrusted text (answers, quotes, questions, notices, names, headings, comments, the
+    LLM server's error messages) as Markdown that Streamlit shows exactly as written: no image
+    is loaded, no link is live, no formatting, HTML, LaTeX or `:directive[...]` applies.
+
+    Every untrusted string goes through this before any Streamlit call that reads Markdown
+    (labels, captions, toasts, notices, subheaders); blocks of it go through `show_text`.
+    Escaping rather than sanitising: nothing a document or a prompt-injected model writes can
+    make a viewer's browser fetch a URL (the exfiltration channel, `![x](https://host/?q=...)`)
+    or show a link to click. Line breaks are kept as hard breaks, and leading spaces as no-break
+    spaces (an indented line would otherwise become a code block, which shows escapes)."""
+    body = _AUTOLINK.sub(_WORD_JOINER, str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    body = _MARKUP.sub(r"\\\1", body)
+    body = _LINE_START.sub(_escape_line_start, body)
+    body = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group().expandtabs(4)), body)
+    return body.replace("\n", "  \n")
 
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, mark, number, delimiter = match.groups()
+    return f"{indent}\\{mark}" if mark else f"{indent}{number}\\{delimiter}"
+
+
+def show_text(text: object, container: DeltaGenerator | None = None) -> None:
+    """A block of untrusted text (an answer, a quote, a question, a comment), shown through
+    `st.text`, which parses nothing (no Markdown, no HTML) and keeps line breaks: the text is
+    shown and copied exactly as written, and no part of it can load or link anything."""
+    (container or st).text(str(text))
+
+
+# A citation marker as `inert` leaves it: `[1]` escaped to `\[1\]`.
+_INERT_MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
 
 
 def linked_citations(text: str, result: AnswerResult) -> str:
-    """The answer with each `[n]` of a cited passage made a link to that passage's Source page
-    (markers of passages the answer did not cite, if any slipped through, stay plain)."""
+    """The answer as inert Markdown (see `inert`: nothing in it can link or load anything)
+    in which each `[n]` of a cited passage, and only that, becomes a link to the passage's
+    Source page: the one link in an answer, and one Loupe made, not the text."""
+    body = inert(text)
     cited = {source.n for source in result.citations}
     if not result.answer_id or not cited:
-        return text
+        return body
 
     def link(match: re.Match[str]) -> str:
         n = int(match.group(1))
@@ -222,12 +264,13 @@ def linked_citations(text: str, result: AnswerResult) -> str:
             return match.group(0)
         return f"[\\[{n}\\]]({source_link(result.answer_id, n)})"
 
-    return _MARKER.sub(link, text)
+    return _INERT_MARKER.sub(link, body)
 
 
 def answer_text(result: AnswerResult, text: str | None = None) -> None:
-    """An answer's text (or an edit of it) with its citations linked to their sources."""
-    markdown_text(linked_citations(shown_answer(result) if text is None else text, result))
+    """An answer's text (or an edit of it), shown as written, with its citations linked to
+    their sources."""
+    st.markdown(linked_citations(shown_answer(result) if text is None else text, result))
 
 
 def shown_answer(result: AnswerResult) -> str:
@@ -294,13 +337,15 @@ def confidence_badge(result: AnswerResult) -> None:
         ),
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
-        help="\n".join(f"- {i18n.core_text(reason)}" for reason in confidence.reasons) or None,
+        help="\n".join(f"- {inert(i18n.core_text(reason))}" for reason in confidence.reasons)
+        or None,
     )
 
 
 def answer_notices(result: AnswerResult) -> None:
     """Say how the answer was made when it was not made the normal way."""
-    notice = i18n.core_text(result.notice) if result.notice else None
+    # Notices can carry the LLM server's own error text: inert like everything untrusted.
+    notice = inert(i18n.core_text(result.notice)) if result.notice else None
     if result.generator == "fallback":
         st.warning(notice or _("The language model failed; this answer was extracted."))
     elif result.generator == "none":
@@ -311,14 +356,15 @@ def answer_notices(result: AnswerResult) -> None:
         why = " ".join(i18n.core_text(reason) for reason in result.confidence.reasons)
         warning = _("Low confidence: read the passages below before relying on this answer.")
         st.warning(
-            warning + (" " + _("Why: {reasons}", reasons=why) if why else ""),
+            warning + (" " + _("Why: {reasons}", reasons=inert(why)) if why else ""),
             icon=":material/warning:",
         )
 
 
 def generator_caption(result: AnswerResult) -> str:
+    """Markdown: the model's name is whatever the server reported, so it is inert."""
     made_by = {
-        "llm": _("Written by {model}", model=result.model),
+        "llm": _("Written by {model}", model=inert(result.model)),
         "extractive": _("Quoted from the passages (no language model configured)"),
         "fallback": _("Quoted from the passages after the language model failed"),
         "none": _("Not answered"),
@@ -328,11 +374,12 @@ def generator_caption(result: AnswerResult) -> str:
 
 
 def source_title(source: Source) -> str:
+    """Markdown for a label: the document's name and heading come from the file, so inert."""
     where = _(", p. {page}", page=source.page) if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
     score = _("relevance {share}", share=i18n.percent(engine().relevance(source)))
-    return f"[{source.n}] {source.document}{where}{heading} · {score}"
+    return inert(f"[{source.n}] {source.document}{where}{heading}") + f" · {score}"
 
 
 def source_link(answer_id: str | None, n: int) -> str:
@@ -352,7 +399,7 @@ def source_body(source: Source, answer_id: str | None = None) -> None:
             ),
             icon=":material/gpp_maybe:",
         )
-    st.text(source.quote)
+    show_text(source.quote)
     with st.container(horizontal=True, vertical_alignment="center"):
         if answer_id:
             st.link_button(
@@ -437,7 +484,7 @@ def paced(piece: str, budget: list[float]) -> Iterator[str]:
 
 
 class AnswerStream:
-    """Token events as text for `st.write_stream`, stopping at a `reset` (the caller starts a
+    """Token events as text to stream onto the page, stopping at a `reset` (the caller starts a
     fresh stream in the same place) or at `done` (which carries the saved result)."""
 
     def __init__(self, events: Iterator[AskEvent]) -> None:
@@ -470,7 +517,11 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
         with box.container():
             if stream.was_reset:
                 st.caption(_("The language model failed mid-answer; quoting the passages instead."))
-            st.write_stream(stream.tokens(), cursor="▌")
+            # Not `st.write_stream`, which renders the tokens as live Markdown.
+            shown, text = st.empty(), ""
+            for token in stream.tokens():
+                text += token
+                show_text(text, shown)
         if stream.result is None and not stream.was_reset:
             raise RuntimeError("The answer stream ended without a result.")
     box.empty()

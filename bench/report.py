@@ -554,6 +554,67 @@ def profile_section(data: dict[str, Any] | None) -> str:
     return "\n".join(out) + "\n"
 
 
+def soak_section(runs: Sequence[dict[str, Any]]) -> str:
+    """Two ingest processes, questions and `documents` calls at once (`python -m bench.soak`),
+    then `core check`: run apart from `make bench`, one run per SQL backend."""
+    out = [
+        "## 6. Soak: concurrent ingests, questions and listings, then `core check`",
+        "",
+        "`python -m bench.soak --backend sqlite|postgres --minutes N`: two ingest processes "
+        "(updating and adding files each round, both also ingesting one shared folder), a "
+        "question stream through the full chain and `python -m core documents` as new "
+        "processes (each start runs crash recovery) on one data directory, for N minutes "
+        "after every worker has loaded its model; then `python -m core check`. A *mixed* "
+        "result is a retrieval that returned two versions of one document.",
+        "",
+    ]
+    if not runs:
+        return "\n".join(out) + "\n" + missing("soak")
+    rows = []
+    for run in runs:
+        outcomes = run["ingest_outcomes"]
+        questions = run["questions"]
+        rows.append(
+            [
+                run["backend"],
+                f(run["minutes"]),
+                " + ".join(str(n) for n in run["ingest_rounds"]),
+                ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())),
+                questions["asked"],
+                questions["mixed_version_results"],
+                run["documents_calls"],
+                run["ready_with_zero_chunks_seen"],
+                run["check"].get("documents", "–"),
+                run["check"].get("chunks", "–"),
+                run["mismatches"],
+                f"{run['load_average_end'][0]:.1f}",
+            ]
+        )
+    out.append(
+        table(
+            [
+                "SQL",
+                "minutes",
+                "ingest rounds",
+                "ingest outcomes",
+                "questions",
+                "mixed results",
+                "`documents` calls",
+                "ready with 0 chunks seen",
+                "documents at end",
+                "chunks at end",
+                "`check` mismatches",
+                "load at end",
+            ],
+            rows,
+        )
+    )
+    errors = [e for run in runs for e in run.get("ingest_errors", [])]
+    if errors:
+        out += ["", "Failed ingests (first few):", ""] + [f"- {e}" for e in errors[:5]]
+    return "\n".join(out) + "\n"
+
+
 def write_report() -> Path:
     sizes = FULL.query_sizes + QUICK.query_sizes
     queries = [r for size in sorted(set(sizes)) if (r := load_result(f"query-{size}"))]
@@ -571,6 +632,7 @@ def write_report() -> Path:
         ),
         backends_section(load_result("embedding-backends")),
         profile_section(load_result("profile")),
+        soak_section([r for b in ("sqlite", "postgres") if (r := load_result(f"soak-{b}"))]),
     ]
     if FINDINGS_MD.exists():
         sections.append(FINDINGS_MD.read_text())

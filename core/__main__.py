@@ -1,4 +1,4 @@
-"""Command line: `python -m core ingest | ask | feedback | documents | delete | reindex`.
+"""Command line: `python -m core ingest | ask | feedback | documents | check | delete | reindex`.
 
 Every command takes `--json` for machine-readable output. `ingest` exits 0 when every file
 was indexed (or was already), 3 when some failed, 1 when all failed.
@@ -54,17 +54,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     )
     if bar is not None:
         bar.close()
+    skipped = [r for r in results if r.outcome == "skipped"]
+    results = [r for r in results if r.outcome != "skipped"]
     failed = [r for r in results if r.outcome == "failed"]
     lines = [
         f"{r.outcome:9} {r.name}"
         + (f"  ({r.chunks} chunks)" if r.outcome in ("indexed", "updated") else "")
         + (f"  — {r.error}" if r.error else "")
-        for r in results
+        for r in results + skipped
     ]
     lines.append(
-        f"{len(results) - len(failed)} of {len(results)} files indexed or already present."
+        f"{len(results) - len(failed)} of {len(results)} files indexed or already present"
+        + (f"; {len(skipped)} skipped (unsupported type)." if skipped else ".")
     )
-    _print(args, [r.__dict__ for r in results], "\n".join(lines))
+    _print(args, [r.__dict__ for r in results + skipped], "\n".join(lines))
     if not results:
         print("No supported files found.", file=sys.stderr)
         return EXIT_ALL_FAILED
@@ -85,13 +88,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         # One question per line; with --json, one JSON object per line (JSON Lines).
         lines = Path(args.questions_file).read_text(encoding="utf-8").splitlines()
         for question in filter(None, (line.strip() for line in lines)):
-            result = loupe.ask(question, filters=scope, user=args.user)
+            result = loupe.ask(question, filters=scope, actor=_actor(args))
             payload = _answer_payload(result)
             print(json.dumps(payload, ensure_ascii=False) if args.json else _answer_text(result))
         return EXIT_OK
     stream = not args.json and sys.stdout.isatty()
     result = None
-    for event in loupe.ask_stream(args.question, filters=scope, user=args.user):
+    for event in loupe.ask_stream(args.question, filters=scope, actor=_actor(args)):
         if event.kind == "token" and stream:
             print(event.text, end="", flush=True)
         elif event.kind == "reset" and stream:
@@ -164,7 +167,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         edited_answer=args.edit,
         citation_verdicts=verdicts or None,
         role=args.role,
-        user=args.user,
+        actor=_actor(args),
     )
     _print(
         args,
@@ -199,6 +202,29 @@ def cmd_documents(args: argparse.Namespace) -> int:
     )
     _print(args, rows, text or "No documents yet.")
     return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when SQL and the store agree, 3 when they differ (after --repair: when anything
+    had to be repaired)."""
+    report = _loupe().check(repair=args.repair)
+    lines = [
+        f"{report.documents} documents ({report.ready} ready, {report.in_progress} being "
+        f"indexed now), {report.chunks} chunks in the store."
+    ]
+    for m in report.mismatches:
+        lines.append(
+            f"{m.problem:17} {m.document_id or '-'}  {m.name or ''}  — {m.detail}"
+            + (f"  → {m.repair}" if m.repair else "")
+        )
+    lines.append(
+        "SQL and the store agree."
+        if report.ok
+        else f"{len(report.mismatches)} mismatches"
+        + (" repaired as shown." if report.repaired else "; run with --repair to fix them.")
+    )
+    _print(args, report.as_dict(), "\n".join(lines))
+    return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -276,6 +302,15 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _actor(args: argparse.Namespace) -> Any:
+    """Who the command acts as: the local operator (an admin: whoever runs the CLI can read the
+    data directory anyway), under the `--user` name when one is given, so answers and feedback
+    are recorded in that name."""
+    from core.auth import OPERATOR, Actor
+
+    return Actor(args.user, Role.admin, args.user, "operator") if args.user else OPERATOR
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -302,14 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     vote.add_argument("--down", action="store_true")
     p.add_argument("--comment")
     p.add_argument("--edit", help="the corrected answer")
-    p.add_argument(
-        "--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}"
-    )
+    p.add_argument("--verdict", action="append", metavar=f"N={'|'.join(v.value for v in Verdict)}")
     p.add_argument("--role", default=Role.user, choices=[role.value for role in Role])
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("documents", parents=[common], help="list documents and their status")
     p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("check", parents=[common], help="compare SQL with the vector store")
+    p.add_argument("--repair", action="store_true", help="fix every mismatch found")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("delete", parents=[common], help="delete a document and its chunks")
     p.add_argument("document_id")

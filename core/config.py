@@ -68,8 +68,17 @@ class Settings(BaseSettings):
     # Generation: `auto` is OpenAI-compatible when an API key or base URL is set, else extractive.
     llm: Literal["auto", "openai", "extractive"] = Field("auto", validation_alias=_env("llm"))
     llm_model: str = Field("gpt-4o-mini", validation_alias=_env("llm_model", "OPENAI_MODEL"))
+    # Longest silence from the server (between bytes, and between content chunks: SSE
+    # keep-alive comments do not count as content).
     llm_timeout: float = Field(60.0, gt=0, validation_alias=_env("llm_timeout"))
+    # Retries of a call that failed before its first token, only while the budget lasts.
     llm_max_retries: int = Field(1, ge=0, validation_alias=_env("llm_max_retries"))
+    # Wall-clock seconds one question may spend on the LLM, condense and answer together;
+    # past it the answer is extracted from the passages instead.
+    llm_budget: float = Field(20.0, gt=0, validation_alias=_env("llm_budget"))
+    # After this many failed questions in a row the LLM is not asked for the cool-down (s).
+    llm_breaker_failures: int = Field(3, ge=1, validation_alias=_env("llm_breaker_failures"))
+    llm_breaker_cooldown: float = Field(60.0, ge=0, validation_alias=_env("llm_breaker_cooldown"))
     llm_temperature: float = Field(0.0, ge=0, validation_alias=_env("llm_temperature"))
     llm_max_tokens: int = Field(1024, ge=1, validation_alias=_env("llm_max_tokens"))
     openai_api_key: SecretStr | None = Field(
@@ -82,6 +91,20 @@ class Settings(BaseSettings):
     # Chunking
     chunk_size: int = Field(1000, ge=100, validation_alias=_env("chunk_size"))
     chunk_overlap: int = Field(150, ge=0, validation_alias=_env("chunk_overlap"))
+
+    # Ingestion limits: a file over these is refused with a message saying which limit and how
+    # to change it. Memory stays flat in a file's size (chunks are embedded and written in
+    # bounded batches), so the limits bound time and disk, and DOCX/zip inflation, not RAM.
+    max_file_mb: float = Field(50.0, gt=0, validation_alias=_env("max_file_mb"))
+    max_chunks_per_file: int = Field(50_000, ge=1, validation_alias=_env("max_chunks_per_file"))
+    # A DOCX is a zip: its members may inflate to at most this many MB in all, and no member
+    # may inflate more than `max_zip_ratio` times its compressed size (zip bombs do ~1000x;
+    # Word's own XML stays under ~30x).
+    max_unpacked_mb: float = Field(200.0, gt=0, validation_alias=_env("max_unpacked_mb"))
+    max_zip_ratio: float = Field(100.0, gt=1, validation_alias=_env("max_zip_ratio"))
+    # How long an ingest's claim on a document lasts without a heartbeat (renewed every third
+    # of it). After a crash, the document is repaired by the next start once this has passed.
+    ingest_lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("ingest_lease_seconds"))
 
     # Retrieval: alpha is the vector share of the hybrid score (0 = keyword only, 1 = vector only).
     retrieval_k: int = Field(5, ge=1, validation_alias=_env("retrieval_k"))

@@ -21,6 +21,7 @@ from core.answer.types import AnswerResult, AskEvent, Source
 from core.auth import OPERATOR, Actor
 from core.config import Settings, get_settings
 from core.db import queries
+from core.ingest.consistency import CheckReport
 from core.ingest.pipeline import IngestItem, IngestResult, ProgressFn
 from core.records import (
     CitedOriginal,
@@ -121,6 +122,10 @@ class Loupe:
     ) -> IngestResult:
         return self._documents.reindex(document_id, progress, actor=actor)
 
+    def check(self, *, repair: bool = False, actor: Actor = OPERATOR) -> CheckReport:
+        """Does the vector store hold exactly what SQL says? (`python -m core check`)"""
+        return self._documents.check(repair=repair, actor=actor)
+
     def set_document_tags(
         self, document_id: str, tags: Sequence[str], *, actor: Actor = OPERATOR
     ) -> IngestResult | None:
@@ -135,10 +140,16 @@ class Loupe:
         conversation_id: str | None = None,
         history: Sequence[tuple[str, str]] | None = None,
         filters: SearchFilter | None = None,
-        user: str | None = None,
+        actor: Actor = OPERATOR,
     ) -> Iterator[AskEvent]:
+        """The answer is saved in `actor`'s name; `conversation_id` must be theirs
+        (PermissionError otherwise, before anything is asked)."""
         return self._ask.ask_stream(
-            question, conversation_id=conversation_id, history=history, filters=filters, user=user
+            question,
+            conversation_id=conversation_id,
+            history=history,
+            filters=filters,
+            actor=actor,
         )
 
     def ask(self, question: str, **kwargs: Any) -> AnswerResult:
@@ -150,11 +161,13 @@ class Loupe:
     def relevance(self, source: Source) -> float:
         return self._ask.relevance(source)
 
-    def conversation_history(self, conversation_id: str) -> list[tuple[str, str]]:
-        return self._ask.conversation_history(conversation_id)
+    def conversation_history(
+        self, conversation_id: str, *, actor: Actor = OPERATOR
+    ) -> list[tuple[str, str]]:
+        return self._ask.conversation_history(conversation_id, actor=actor)
 
-    def new_conversation(self, user: str | None = None, title: str | None = None) -> str:
-        return self._ask.new_conversation(user, title)
+    def new_conversation(self, title: str | None = None, *, actor: Actor = OPERATOR) -> str:
+        return self._ask.new_conversation(title, actor=actor)
 
     def conversation(self, conversation_id: str, *, actor: Actor = OPERATOR) -> list[AnswerResult]:
         return self._ask.conversation(conversation_id, actor=actor)
@@ -191,10 +204,10 @@ class Loupe:
         edited_answer: str | None = None,
         citation_verdicts: Mapping[str | int, str] | None = None,
         role: str = "user",
-        user: str | None = None,
         source: str = FeedbackSource.api,
         actor: Actor = OPERATOR,
     ) -> int:
+        """Feedback is recorded in `actor`'s name, at most at `actor`'s role."""
         return self._review.feedback(
             answer_id,
             rating=rating,
@@ -202,15 +215,14 @@ class Loupe:
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=role,
-            user=user,
             source=source,
             actor=actor,
         )
 
     def feedback_state(
-        self, answer_ids: Sequence[str], user: str | None
+        self, answer_ids: Sequence[str], *, actor: Actor = OPERATOR
     ) -> dict[str, FeedbackState]:
-        return self._review.feedback_state(answer_ids, user)
+        return self._review.feedback_state(answer_ids, actor=actor)
 
     def review_queue(
         self,

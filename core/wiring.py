@@ -15,12 +15,14 @@ from langchain_core.language_models import BaseChatModel
 
 from core.answer.chain import RagChain
 from core.answer.extractive import ExtractiveAnswerer
-from core.answer.llm import make_chat_model
+from core.answer.llm import make_chat_model, make_guard
 from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db.session import Database
 from core.embeddings import dimension, get_embeddings, similarity_scale
-from core.ingest.pipeline import Ingestor
+from core.ingest.loaders import ZipLimits
+from core.ingest.pipeline import IngestLimits, Ingestor
+from core.ingest.serving import ReadyVersions
 from core.stores import make_store
 from core.stores.base import VectorStore
 
@@ -54,6 +56,15 @@ def make_ingestor(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         embed_batch_size=settings.embed_batch_size,
+        limits=IngestLimits(
+            max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+            max_chunks=settings.max_chunks_per_file,
+            zip=ZipLimits(
+                max_unpacked_bytes=int(settings.max_unpacked_mb * 1024 * 1024),
+                max_ratio=settings.max_zip_ratio,
+            ),
+        ),
+        lease_seconds=settings.ingest_lease_seconds,
     )
 
 
@@ -73,19 +84,23 @@ def make_chain(
         chat_model=model,
         model_name=settings.llm_model,
         scale=similarity_scale(settings),
+        guard=make_guard(settings),
     )
 
 
 def build(settings: Settings, *, chat_model: BaseChatModel | None = FROM_SETTINGS) -> Components:
-    """Every component for `settings`. Opening a database runs its migrations."""
+    """Every component for `settings`. Opening a database runs its migrations. Questions
+    search through `ReadyVersions`: only the document versions SQL marks ready are served,
+    never a version an ingest is still writing or a crashed one left behind."""
     db = Database.from_settings(settings)
     embeddings = get_embeddings(settings)
     store = make_store(settings, dimension=dimension(embeddings))
+    served = ReadyVersions(store, db, settings.workspace)
     return Components(
         settings=settings,
         db=db,
         embeddings=embeddings,
         store=store,
         ingestor=make_ingestor(settings, db, store, embeddings),
-        chain=make_chain(settings, store, embeddings, chat_model),
+        chain=make_chain(settings, served, embeddings, chat_model),
     )

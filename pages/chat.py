@@ -52,12 +52,14 @@ def _save(
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=actor.role,
-            user=actor.name,
             source="chat",
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(_("Not saved: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
+        st.toast(
+            _("Not saved: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return False
     st.toast(confirmation, icon=":material/check_circle:")
     return True
@@ -120,7 +122,10 @@ def rename(conversation_id: str) -> None:
     try:
         engine.rename_conversation(conversation_id, title, actor=actor)
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(_("Not renamed: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
+        st.toast(
+            _("Not renamed: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return
     st.toast(_("Conversation renamed."), icon=":material/check_circle:")
 
@@ -129,7 +134,10 @@ def delete(conversation_id: str) -> None:
     try:
         engine.delete_conversation(conversation_id, actor=actor)
     except (LookupError, PermissionError) as exc:
-        st.toast(_("Not deleted: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
+        st.toast(
+            _("Not deleted: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return
     if st.session_state.get(CONVERSATION) == conversation_id:
         start_new_conversation()
@@ -154,13 +162,14 @@ def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> Non
 def show_verified(verified: VerifiedAnswer) -> None:
     with st.container(border=True):
         st.markdown(":material/verified: " + _("**An expert verified an answer to this question**"))
-        shared.markdown_text(verified.answer)
+        shared.show_text(verified.answer)
+        expert = verified.expert or _("an expert")
         st.caption(
             _(
                 "Verified by {expert} on {date} for “{question}” (similarity {similarity}).",
-                expert=verified.expert or _("an expert"),
+                expert=shared.inert(expert),
                 date=shared.when(verified.verified_at),
-                question=verified.question,
+                question=shared.inert(verified.question),
                 similarity=i18n.percent(verified.similarity),
             )
         )
@@ -178,7 +187,7 @@ def feedback_controls(result: AnswerResult, state: FeedbackState) -> None:
     shown = state.edited_answer or result.answer
     with st.expander(_("Comment or correct this answer"), icon=":material/edit_note:"):
         if state.comment:
-            st.caption(_("Your last comment: {comment}", comment=state.comment))
+            st.caption(_("Your last comment: {comment}", comment=shared.inert(state.comment)))
         with st.form(f"feedback_form_{answer_id}", border=False):
             st.text_area(
                 _("Comment"), key=f"comment_{answer_id}", placeholder=_("What is wrong or missing?")
@@ -207,7 +216,10 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
         shared.sources(result, verdicts)
     shared.answer_text(result)
     if state.edited_answer:
-        st.info(_("Your correction: {answer}", answer=state.edited_answer), icon=":material/edit:")
+        st.info(
+            _("Your correction: {answer}", answer=shared.inert(state.edited_answer)),
+            icon=":material/edit:",
+        )
     shared.confidence_badge(result)
     st.caption(shared.generator_caption(result))
     if not low:
@@ -243,17 +255,15 @@ def answer_actions(result: AnswerResult) -> None:
 
 def ask(question: str, scope: SearchFilter | None) -> None:
     conversation_id = st.session_state.get(CONVERSATION) or engine.new_conversation(
-        actor.name, title=question
+        question, actor=actor
     )
     st.session_state[CONVERSATION] = conversation_id
     st.query_params[CONVERSATION] = conversation_id
     with st.chat_message("user"):
-        st.text(question)
+        shared.show_text(question)
     with st.chat_message("assistant"):
         result = shared.stream_answer(
-            engine.ask_stream(
-                question, conversation_id=conversation_id, filters=scope, user=actor.name
-            )
+            engine.ask_stream(question, conversation_id=conversation_id, filters=scope, actor=actor)
         )
         if result.verified is not None and result.answer_id:
             st.session_state.setdefault(VERIFIED, {})[result.answer_id] = result.verified
@@ -315,9 +325,9 @@ def conversation_list() -> None:
 
 def conversation_row(item: ConversationSummary, current: str | None) -> None:
     title, menu = st.columns([5, 1], vertical_alignment="center", gap="small")
-    owner = f" · {item.user}" if item.user != actor.name else ""
+    owner = f" · {shared.inert(item.user)}" if item.user != actor.name else ""
     title.button(
-        item.title,
+        shared.inert(item.title),
         key=f"conversation_{item.id}",
         type="secondary" if item.id == current else "tertiary",
         width="stretch",
@@ -389,7 +399,12 @@ def suggestions(ready: list[DocumentInfo]) -> None:
         return
     st.caption(_("Try one of these:"))
     for n, suggestion in enumerate(offered):
-        st.button(suggestion, key=f"suggestion_{n}", on_click=ask_suggested, args=(suggestion,))
+        st.button(
+            shared.inert(suggestion),  # drawn from the documents' headings
+            key=f"suggestion_{n}",
+            on_click=ask_suggested,
+            args=(suggestion,),
+        )
 
 
 def main() -> None:
@@ -404,10 +419,10 @@ def main() -> None:
     if not ready:
         empty_state()
     turns = conversation_turns()
-    states = engine.feedback_state([t.answer_id or "" for t in turns], actor.name)
+    states = engine.feedback_state([t.answer_id or "" for t in turns], actor=actor)
     for turn in turns:
         with st.chat_message("user"):
-            st.text(turn.question)
+            shared.show_text(turn.question)
         with st.chat_message("assistant"):
             render_answer(turn, states[turn.answer_id or ""])
     if ready and not turns and not question:

@@ -27,6 +27,7 @@ OUTCOME_TEXT = {
     "updated": N_("Updated (new version)"),
     "duplicate": N_("Skipped: duplicate"),
     "failed": N_("Failed"),
+    "skipped": N_("Skipped: unsupported type"),
 }
 STATUS_TEXT = {
     DocumentStatus.ready: ("✅", N_("ready")),
@@ -63,7 +64,7 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
     failed file's bar gives way to its error: a full bar would read as success)."""
     slots = [st.empty() for _ in files]
     bars = [
-        slot.progress(0.0, text=_("{name}: waiting", name=file.name))
+        slot.progress(0.0, text=_("{name}: waiting", name=shared.inert(file.name)))
         for slot, file in zip(slots, files, strict=True)
     ]
 
@@ -73,7 +74,8 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
         detail = f" {progress.done}/{progress.total}" if progress.total else ""
         stage = _(STAGE_TEXT[progress.stage]) if progress.stage in STAGE_TEXT else progress.stage
         bars[progress.file_index].progress(
-            start + (end - start) * share, text=f"{progress.name}: {stage}{detail}"
+            start + (end - start) * share,
+            text=f"{shared.inert(progress.name)}: {stage}{detail}",
         )
 
     results = engine.ingest(
@@ -84,11 +86,12 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
         actor=actor,
     )
     for slot, result in zip(slots, results, strict=True):
+        name = shared.inert(result.name)
         if result.outcome == "failed":
-            slot.error(_("{name}: failed", name=result.name), icon=":material/error:")
+            slot.error(_("{name}: failed", name=name), icon=":material/error:")
         else:
             outcome = _(OUTCOME_TEXT[result.outcome]).lower()
-            slot.progress(1.0, text=f"{result.name}: {outcome}")
+            slot.progress(1.0, text=f"{name}: {outcome}")
     return results
 
 
@@ -211,7 +214,7 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
     """The confirmation step of a delete or re-index, and then the action itself."""
     action, ids = st.session_state[PENDING_ACTION]
     chosen = [doc for doc in documents if doc.id in ids]
-    names = ", ".join(doc.name for doc in chosen)
+    names = shared.inert(", ".join(doc.name for doc in chosen))
     deleting = action == "delete"
     if deleting:
         st.warning(
@@ -238,12 +241,12 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
             for doc in chosen:
                 if deleting:
                     engine.delete_document(doc.id, actor=actor)
-                    st.write(_("Deleted {name}.", name=doc.name))
+                    shared.show_text(_("Deleted {name}.", name=doc.name))
                 else:
                     result = engine.reindex(doc.id, actor=actor)
                     outcome = _(OUTCOME_TEXT[result.outcome]).lower()
                     chunks = i18n.ngettext("{n} chunk", "{n} chunks", result.chunks)
-                    st.write(f"{doc.name}: {outcome} ({chunks})")
+                    shared.show_text(f"{doc.name}: {outcome} ({chunks})")
             status.update(
                 label=_("Delete done.") if deleting else _("Reindex done."), state="complete"
             )
@@ -277,7 +280,7 @@ def actions(selected: list[DocumentInfo]) -> None:
     doc = selected[0]
     with st.form(f"tags_{doc.id}", border=False):
         text = st.text_input(
-            _("Tags of {name}", name=doc.name),
+            _("Tags of {name}", name=shared.inert(doc.name)),
             value=", ".join(doc.tags or []),
             key=f"tags_input_{doc.id}",
         )
@@ -285,7 +288,10 @@ def actions(selected: list[DocumentInfo]) -> None:
             with st.spinner(_("Saving tags and re-indexing…")):
                 engine.set_document_tags(doc.id, parse_tags(text), actor=actor)
             reset_table()
-            st.toast(_("Tags of {name} saved.", name=doc.name), icon=":material/check_circle:")
+            st.toast(
+                _("Tags of {name} saved.", name=shared.inert(doc.name)),
+                icon=":material/check_circle:",
+            )
             st.rerun()
 
 

@@ -49,7 +49,10 @@ def submit_review(item: ReviewItem) -> None:
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(_("Not saved: {error}", error=i18n.core_text(str(exc))), icon=":material/error:")
+        st.toast(
+            _("Not saved: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return
     st.toast(
         _("Review saved: {decision}.", decision=_(DECISIONS[decision]).lower()),
@@ -123,10 +126,11 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
     if not feedback:
         st.caption(_("None yet."))
     for fb in feedback:
+        who = fb.user or _("anonymous")
         parts = [
             _(
                 "{user} ({role}), {date}",
-                user=fb.user or _("anonymous"),
+                user=shared.inert(who),
                 role=shared.role_name(fb.role),
                 date=shared.when(fb.created_at),
             )
@@ -143,9 +147,9 @@ def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
         st.caption(" · ".join(parts))
         # What people typed is shown as typed, never rendered as Markdown.
         if fb.comment:
-            st.text(_("Comment: {comment}", comment=fb.comment))
+            shared.show_text(_("Comment: {comment}", comment=fb.comment))
         if fb.edited_answer:
-            st.text(_("Corrected answer: {answer}", answer=fb.edited_answer))
+            shared.show_text(_("Corrected answer: {answer}", answer=fb.edited_answer))
 
 
 def review_form(item: ReviewItem) -> None:
@@ -175,7 +179,7 @@ def review_form(item: ReviewItem) -> None:
         )
         for source in answer.citations:
             st.segmented_control(
-                _("Source [{n}] {document}", n=source.n, document=source.document),
+                shared.inert(_("Source [{n}] {document}", n=source.n, document=source.document)),
                 options=list(shared.VERDICT_LABELS),
                 format_func=shared.verdict_labels(),
                 key=f"review_verdict_{answer_id}_{source.n}",
@@ -212,12 +216,12 @@ def main() -> None:
     answer = item.answer
 
     st.divider()
-    st.subheader(answer.question)
+    st.subheader(shared.inert(answer.question))
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown(_("**Answer**"))
         shared.answer_notices(answer)
-        shared.markdown_text(answer.answer)
+        shared.show_text(answer.answer)
         shared.confidence_badge(answer)
         st.caption(shared.generator_caption(answer))
         previous_feedback(item.feedback)

@@ -72,7 +72,7 @@ def show_pdf(original: CitedOriginal, path: Path) -> None:
         # PNG, not the default JPEG: text and the highlight stay sharp.
         st.image(
             view.png,
-            caption=_("{name}, page {page}", name=original.name, page=view.page),
+            caption=_("{name}, page {page}", name=shared.inert(original.name), page=view.page),
             width="stretch",
             output_format="PNG",
         )
@@ -90,12 +90,12 @@ def show_text(original: CitedOriginal, path: Path) -> None:
         return
     with st.container(border=True):
         if view.before:
-            st.text(view.before)
+            shared.show_text(view.before)
         with st.container(border=True, key="cited_passage"):
             st.caption(":material/format_quote: " + _("Cited passage [{n}]", n=original.source.n))
-            st.text(view.passage)
+            shared.show_text(view.passage)
         if view.after:
-            st.text(view.after)
+            shared.show_text(view.after)
 
 
 def main() -> None:
@@ -107,11 +107,11 @@ def main() -> None:
     st.title(_("Source"))
     st.markdown(f"**{shared.source_title(original.source)}**")
     st.caption(_("Cited in the answer to this question:"))
-    st.text(original.question)
+    shared.show_text(original.question)
     view, side = st.columns([5, 2], gap="large")
     with side:
         st.markdown(_("**Quoted passage**"))
-        st.text(original.source.quote)
+        shared.show_text(original.source.quote)
         if original.path is not None:
             st.download_button(
                 _("Download the original"),

@@ -24,6 +24,14 @@ from core.answer.confidence import compute_confidence
 from core.answer.extractive import MODEL_NAME as EXTRACTIVE_MODEL
 from core.answer.extractive import ExtractiveAnswerer
 from core.answer.injection import looks_like_instructions
+from core.answer.llm import (
+    Deadline,
+    IncompleteStream,
+    LLMFailure,
+    LLMGuard,
+    describe,
+    finish_reason,
+)
 from core.answer.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.answer.retrieval import StoreRetriever
 from core.answer.types import AnswerResult, AskEvent, GeneratorKind, Source
@@ -35,8 +43,11 @@ _REFERRING = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b|^(그|이|저)\s", re.I
 )
 _MAX_HISTORY_TURNS = 6
-# What generation returns once streaming ends: text, generator kind, notice, token usage.
-Generated = tuple[str, GeneratorKind, str | None, dict[str, Any]]
+# Condensing a follow-up may use at most this share of the budget, so the answer keeps the rest.
+_CONDENSE_SHARE = 0.5
+# What generation returns once streaming ends: text, generator kind, notice, token usage and
+# the model's finish reason (None when it did not finish or was not asked).
+Generated = tuple[str, GeneratorKind, str | None, dict[str, Any], str | None]
 
 
 def format_history(history: Sequence[tuple[str, str]]) -> str:
@@ -53,8 +64,10 @@ class RagChain:
         chat_model: BaseChatModel | None,
         model_name: str,
         scale: SimilarityScale,
+        guard: LLMGuard | None = None,
     ) -> None:
         self.retriever = retriever
+        self.guard = guard or LLMGuard()
         self.extractive = extractive
         self.chat_model = chat_model
         self.model_name = model_name if chat_model is not None else EXTRACTIVE_MODEL
@@ -65,24 +78,38 @@ class RagChain:
             self.condense_chain = CONDENSE.template | chat_model | StrOutputParser()
             self.answer_chain = ANSWER.template | chat_model
 
-    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
-        """A question that stands alone, for retrieval. Without an LLM, a short or referring
-        follow-up is joined to the previous question instead."""
+    def condense(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        deadline: Deadline | None = None,
+    ) -> tuple[str, Exception | None]:
+        """A question that stands alone, for retrieval, and the model's failure if it failed.
+        Without an LLM (or when it fails, or while the circuit breaker is open), a short or
+        referring follow-up is joined to the previous question instead."""
         previous = [text for role, text in history if role == "user"]
         if not previous:
-            return question
-        if self.condense_chain is not None:
+            return question, None
+        failure: Exception | None = None
+        if self.condense_chain is not None and not self.guard.breaker.open_for():
+            deadline = (deadline or self.guard.deadline()).sooner(
+                self.guard.budget * _CONDENSE_SHARE
+            )
             try:
-                rewritten = self.condense_chain.invoke(
-                    {"history": format_history(history), "question": question}
+                rewritten = "".join(
+                    self.guard.stream(
+                        self.condense_chain,
+                        {"history": format_history(history), "question": question},
+                        deadline,
+                    )
                 ).strip()
                 if rewritten:
-                    return rewritten
-            except Exception:  # noqa: BLE001 - condensing is an optimisation; fall through
-                pass
+                    return rewritten, None
+            except Exception as exc:  # noqa: BLE001 - condensing is an optimisation; fall through
+                failure = exc
         if len(question.split()) <= 4 or _REFERRING.search(question):
-            return f"{previous[-1]} {question}"
-        return question
+            return f"{previous[-1]} {question}", failure
+        return question, failure
 
     def covers(self, passages: Sequence[Document]) -> bool:
         """Whether the documents plausibly answer: the best passage must be close in meaning
@@ -102,7 +129,9 @@ class RagChain:
     ) -> Iterator[AskEvent]:
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        standalone = self.condense(question, history)
+        # One budget for every model call this question makes, condense and answer.
+        deadline = self.guard.deadline()
+        standalone, condense_failure = self.condense(question, history, deadline)
         timings["condense"] = time.perf_counter() - start
 
         mark = time.perf_counter()
@@ -111,8 +140,8 @@ class RagChain:
         timings["retrieve"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        text, generator, notice, usage = yield from self._generate(
-            standalone, passages, timings, mark
+        text, generator, notice, usage, finish = yield from self._generate(
+            standalone, passages, timings, mark, deadline, condense_failure
         )
         timings["generate"] = time.perf_counter() - mark
 
@@ -126,6 +155,7 @@ class RagChain:
             scale=self.scale,
             abstained=abstained,
             flagged_passages=sum(flagged),
+            truncated=finish == "length",
         )
         sources = [
             Source(
@@ -167,15 +197,35 @@ class RagChain:
         passages: Sequence[Document],
         timings: dict[str, float],
         started: float,
+        deadline: Deadline,
+        condense_failure: Exception | None = None,
     ) -> Generator[AskEvent, None, Generated]:
-        """Streams tokens; returns (text, generator, notice, token usage)."""
+        """Streams tokens; returns (text, generator, notice, token usage, finish reason)."""
         if not self.covers(passages):
             yield AskEvent("token", NO_ANSWER)
             notice = "No passage in the documents is close enough to this question."
-            return NO_ANSWER, "none", notice, {}
+            return NO_ANSWER, "none", notice, {}, None
         if self.answer_chain is None:
             text = yield from self._extractive(question, passages)
-            return text, "extractive", None, {}
+            return text, "extractive", None, {}, None
+        breaker = self.guard.breaker
+        if condense_failure is not None:
+            # The model just failed on this very question: asking it again would only spend
+            # what is left of the budget.
+            breaker.record(ok=False)
+            text = yield from self._extractive(question, passages)
+            notice = _fallback_notice(
+                f"{describe(condense_failure)}, while rewriting the follow-up question"
+            )
+            return text, "fallback", notice, {}, None
+        if cooldown := breaker.open_for():
+            text = yield from self._extractive(question, passages)
+            notice = (
+                f"The language model failed on the last {breaker.consecutive_failures} "
+                f"questions, so it is not asked for the next {cooldown:.0f} s. "
+                "This answer was extracted from the passages instead."
+            )
+            return text, "fallback", notice, {}, None
 
         context = "\n\n".join(
             format_passage(n, p.metadata["document"], p.metadata.get("page"), p.page_content)
@@ -183,9 +233,11 @@ class RagChain:
         )
         streamed: list[str] = []
         usage: UsageMetadata | None = None
+        finish: str | None = None
         markers = MarkerStream(len(passages))
         try:
-            for chunk in self.answer_chain.stream({"context": context, "question": question}):
+            inputs = {"context": context, "question": question}
+            for chunk in self.guard.stream(self.answer_chain, inputs, deadline):
                 piece = chunk.content if isinstance(chunk.content, str) else ""
                 if piece:
                     if not streamed:
@@ -196,20 +248,31 @@ class RagChain:
                 # Providers may split usage over chunks (input first, output last): add up.
                 if chunk_usage := getattr(chunk, "usage_metadata", None):
                     usage = add_usage(usage, chunk_usage)
+                finish = finish_reason(getattr(chunk, "response_metadata", {})) or finish
+            if not "".join(streamed).strip():
+                raise LLMFailure("the model returned an empty answer")
+            if finish is None:
+                raise IncompleteStream(
+                    "the answer stream ended before the model finished (no finish reason)"
+                )
             if tail := markers.flush():
                 yield AskEvent("token", tail)
-            if not "".join(streamed).strip():
-                raise ValueError("the model returned an empty answer")
-            return "".join(streamed), "llm", None, dict(usage or {})
         except Exception as exc:  # noqa: BLE001 - any model failure falls back, with a notice
+            breaker.record(ok=False)
             if streamed:
                 yield AskEvent("reset")
-            notice = (
-                f"The language model failed ({type(exc).__name__}: {str(exc)[:200]}). "
-                "This answer was extracted from the passages instead."
-            )
             text = yield from self._extractive(question, passages)
-            return text, "fallback", notice, dict(usage or {})
+            return text, "fallback", _fallback_notice(describe(exc)), dict(usage or {}), None
+        breaker.record(ok=True)
+        flag: str | None = None
+        if finish == "length":
+            flag = (
+                "The answer was cut off at the model's length limit (LOUPE_LLM_MAX_TOKENS): "
+                "it may be incomplete."
+            )
+        elif finish not in ("stop", "end_turn", "tool_calls"):
+            flag = f"The model stopped for an unusual reason ({finish}): check the answer."
+        return "".join(streamed), "llm", flag, dict(usage or {}), finish
 
     def _extractive(
         self, question: str, passages: Sequence[Document]
@@ -223,3 +286,10 @@ class RagChain:
             yield AskEvent("token", NO_ANSWER)
             return NO_ANSWER
         return "".join(pieces)
+
+
+def _fallback_notice(reason: str) -> str:
+    return (
+        f"The language model failed ({reason}). "
+        "This answer was extracted from the passages instead."
+    )

@@ -56,7 +56,9 @@ def compute_confidence(
     scale: SimilarityScale,
     abstained: bool = False,
     flagged_passages: int = 0,
+    truncated: bool = False,
 ) -> Confidence:
+    """`truncated`: the model stopped at its length limit, so the answer may be incomplete."""
     if not passages:
         return Confidence(0.0, "low", ["No passage matched the question."], {"passages": 0})
     sims = sorted(
@@ -84,6 +86,7 @@ def compute_confidence(
         "sentences": float(n_sentences),
         "flagged_passages": float(flagged_passages),
         "abstained": float(abstained),
+        "truncated": float(truncated),
     }
     score = sum(WEIGHTS[name] * features[name] for name in WEIGHTS)
     reasons = [
@@ -105,5 +108,9 @@ def compute_confidence(
         reasons.append(
             f"{flagged_passages} passage(s) contain text that tries to instruct the model."
         )
+    if truncated:
+        # However well the first part is supported, the rest of the answer is missing.
+        score = min(score, MEDIUM - 0.01)
+        reasons.insert(0, "The answer was cut off at the model's length limit.")
     score = round(_clip(score), 4)
     return Confidence(score=score, label=label_for(score), reasons=reasons, features=features)

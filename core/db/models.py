@@ -98,6 +98,16 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     indexed_at: Mapped[datetime | None] = mapped_column()
+    # The ingest that is writing this document's next version (None when nobody is), and until
+    # when its claim holds; the owner's heartbeat keeps moving the deadline forward. Search serves
+    # only chunks of `content_hash` while the status is ready, so a version being written (or
+    # left behind by a crash) is never served next to the ready one.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    lease_heartbeat_at: Mapped[datetime | None] = mapped_column()
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # The original to delete (unless a document uses it) when the lease ends, also after a
+    # crash: the new version's until it is published, the replaced version's after.
+    lease_cleanup_path: Mapped[str | None] = mapped_column(String(1024))
 
 
 class Conversation(Base):

@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -48,6 +49,25 @@ class LoaderError(Exception):
     """Message is shown to end users as-is: plain words, no traceback, says what to do."""
 
 
+@dataclass(frozen=True)
+class ZipLimits:
+    """How far a zip-based file (DOCX) may inflate, checked from its directory before any
+    member is read: python-docx reads whole parts into memory, so a 1 MB file that inflates
+    to 1 GiB would otherwise take gigabytes of RAM. Python's zipfile never inflates a member
+    past the size its directory declares, so checking the declared sizes is enough."""
+
+    max_unpacked_bytes: int = 200 * 1024 * 1024
+    max_ratio: float = 100.0
+    max_members: int = 10_000
+    # Small members may compress very well (runs of spaces in XML): only larger ones are judged
+    # by their ratio.
+    ratio_floor_bytes: int = 1024 * 1024
+
+
+def _megabytes(size: float) -> str:
+    return f"{size / 1024 / 1024:,.0f} MB" if size >= 1024 * 1024 else f"{size / 1024:,.0f} KB"
+
+
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf",
     ".docx": "docx",
@@ -73,7 +93,9 @@ def detect_kind(filename: str) -> str:
     return SUPPORTED_EXTENSIONS[suffix]
 
 
-def load_bytes(filename: str, data: bytes) -> LoadedDocument:
+def load_bytes(
+    filename: str, data: bytes, *, zip_limits: ZipLimits | None = None
+) -> LoadedDocument:
     """Load an upload by its file name's type; raises LoaderError for anything unusable."""
     kind = detect_kind(filename)
     if not data:
@@ -81,6 +103,7 @@ def load_bytes(filename: str, data: bytes) -> LoadedDocument:
     if kind == "pdf":
         return _load_pdf(data)
     if kind == "docx":
+        check_zip(data, zip_limits or ZipLimits())
         sections, title = _load_docx(data)
     else:
         sections, title = _TEXT_LOADERS[kind](decode_text(data))
@@ -110,6 +133,10 @@ _LEGACY_ENCODINGS = [
 # Short texts often decode equally well in several code pages; break such ties toward the
 # encodings Loupe's users most likely have (Western Windows, Korean, Japanese).
 _TIE_PREFERENCE = ("cp1252", "cp949", "cp932")
+# How close counts as a tie. The detector's "chaos" is noisy on Western text: Latin-1 French
+# ("déjà vu", "crème brûlée") scores 0.085 as cp1252 and 0 as Baltic cp1257, whose "ą" and "č"
+# then garble every accent; a real cp1257 text still wins when cp1252 reads it badly.
+_NEAR_TIE = 0.1
 
 _BINARY = (
     "This file contains binary data, not text. Check that it really is a text file "
@@ -125,12 +152,45 @@ def decode_text(data: bytes) -> str:
             break
     else:
         if b"\x00" in data:
-            raise LoaderError(_BINARY)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = _detect_and_decode(data)
+            utf16 = _utf16_without_bom(data)
+            if utf16 is None:
+                raise LoaderError(_BINARY)
+            text = utf16
+        else:
+            text = _decode_8bit(data)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode_8bit(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _detect_and_decode(data)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 saved without a byte-order mark (some Windows tools do): text with NUL bytes in
+    every other position, which in real binary data they never line up so regularly. ASCII and
+    Latin letters have a zero high byte; Hangul and CJK rarely have a zero byte at all, so a
+    share of a fifth (spaces, digits, punctuation) is enough to tell."""
+    if len(data) < 4 or len(data) % 2:
+        return None
+    half = len(data) // 2
+    even_zeros, odd_zeros = data[0::2].count(0), data[1::2].count(0)
+    for zeros, others, encoding in (
+        (odd_zeros, even_zeros, "utf-16-le"),
+        (even_zeros, odd_zeros, "utf-16-be"),
+    ):
+        if zeros < 0.2 * half or others > 0.05 * half:
+            continue
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        controls = sum(1 for ch in text if not ch.isprintable() and ch not in "\n\r\t\f")
+        if controls <= 0.01 * len(text):
+            return text
+    return None
 
 
 def _detect_and_decode(data: bytes) -> str:
@@ -138,7 +198,11 @@ def _detect_and_decode(data: bytes) -> str:
     if not matches:
         raise LoaderError(_BINARY)
     best = matches[0]
-    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    tied = [
+        m
+        for m in matches
+        if m.chaos <= best.chaos + _NEAR_TIE and m.coherence >= best.coherence - _NEAR_TIE
+    ]
     for preferred in _TIE_PREFERENCE:
         if any(preferred in match.could_be_from_charset for match in tied):
             return data.decode(preferred)
@@ -236,6 +300,46 @@ class _Outline:
 _DOCX_HEADING = re.compile(r"heading ([1-9])", re.IGNORECASE)
 
 
+def check_zip(data: bytes, limits: ZipLimits) -> None:
+    """Refuse a zip that would inflate past the limits, from its directory alone."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise LoaderError(_DAMAGED_DOCX) from exc
+    if len(members) > limits.max_members:
+        raise LoaderError(
+            f"This Word file holds {len(members):,} parts, more than the {limits.max_members:,} "
+            "Loupe opens: it is probably not a real .docx. Save it again from Word or LibreOffice."
+        )
+    total = 0
+    for member in members:
+        total += member.file_size
+        if (
+            member.file_size > limits.ratio_floor_bytes
+            and member.file_size > limits.max_ratio * max(member.compress_size, 1)
+        ):
+            ratio = member.file_size / max(member.compress_size, 1)
+            raise LoaderError(
+                f"This Word file is refused: a part of it inflates {ratio:,.0f} times "
+                f"(to {_megabytes(member.file_size)}), which real documents never do "
+                f"(the limit is {limits.max_ratio:,.0f} times, LOUPE_MAX_ZIP_RATIO). It may be "
+                "a zip bomb; if it is a genuine document, save it again from Word."
+            )
+    if total > limits.max_unpacked_bytes:
+        raise LoaderError(
+            f"This Word file unpacks to {_megabytes(total)}, more than the "
+            f"{_megabytes(limits.max_unpacked_bytes)} Loupe reads (LOUPE_MAX_UNPACKED_MB). "
+            "Split it, or remove large embedded images, and upload it again."
+        )
+
+
+_DAMAGED_DOCX = (
+    "This Word file is damaged or not a .docx file. Open it in Word or LibreOffice, "
+    "save it as .docx, and upload it again. (Old .doc files must be converted first.)"
+)
+
+
 def _load_docx(data: bytes) -> tuple[list[Section], str | None]:
     outline = _Outline(joiner="\n\n")
     title: str | None = None
@@ -257,10 +361,7 @@ def _load_docx(data: bytes) -> tuple[list[Section], str | None]:
         title = document.core_properties.title.strip() or title
     # A damaged package fails as BadZipFile, KeyError, ValueError, lxml errors, ...
     except Exception as exc:
-        raise LoaderError(
-            "This Word file is damaged or not a .docx file. Open it in Word or LibreOffice, "
-            "save it as .docx, and upload it again. (Old .doc files must be converted first.)"
-        ) from exc
+        raise LoaderError(_DAMAGED_DOCX) from exc
     return outline.finish(), title
 
 

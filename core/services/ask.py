@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from core.answer.chain import RagChain
 from core.answer.types import AnswerResult, AskEvent, Confidence, GeneratorKind, Source
-from core.auth import Actor
+from core.auth import Actor, allows
 from core.config import Settings
 from core.db import queries
 from core.db.models import Answer
@@ -17,6 +17,7 @@ from core.db.session import Database
 from core.embeddings import model_name
 from core.services.conversations import readable, title_from
 from core.stores.base import SearchFilter
+from core.vocab import Role
 
 _SOURCE_FIELDS = {f.name for f in fields(Source)}
 
@@ -43,18 +44,34 @@ class AskService:
         conversation_id: str | None,
         history: Sequence[tuple[str, str]] | None,
         filters: SearchFilter | None,
-        user: str | None,
+        actor: Actor,
     ) -> Iterator[AskEvent]:
-        """Streams the answer; the final `done` event carries the result, already saved."""
+        """Streams the answer; the final `done` event carries the result, already saved, in
+        `actor`'s name. A conversation is continued only by its owner (not even an admin may
+        add to someone else's: the question would be condensed with their history and land in
+        it); the check runs before the model is asked."""
         question = question.strip()
         if not question:
             raise ValueError("The question is empty.")
-        if history is None and conversation_id is not None:
-            history = self.conversation_history(conversation_id)
+        if conversation_id is not None:
+            turns = self._owned_turns(conversation_id, actor, readers_too=False)
+            history = turns if history is None else history
+        return self._stream(question, conversation_id, history, filters, actor)
+
+    def _stream(
+        self,
+        question: str,
+        conversation_id: str | None,
+        history: Sequence[tuple[str, str]] | None,
+        filters: SearchFilter | None,
+        actor: Actor,
+    ) -> Iterator[AskEvent]:
         for event in self.chain.stream(question, history=history or (), filters=filters):
             if event.kind == "done" and event.result is not None:
                 self.annotate(event.result)
-                event.result.answer_id = self._save(event.result, conversation_id, filters, user)
+                event.result.answer_id = self._save(
+                    event.result, conversation_id, filters, actor.name
+                )
             yield event
 
     def relevance(self, source: Source) -> float:
@@ -66,18 +83,31 @@ class AskService:
             return source.score
         return self.chain.scale.relevance(source.vector_score)
 
-    def conversation_history(self, conversation_id: str) -> list[tuple[str, str]]:
+    def conversation_history(self, conversation_id: str, *, actor: Actor) -> list[tuple[str, str]]:
+        """The turns of a conversation its owner (or an admin) may read, oldest first."""
+        return self._owned_turns(conversation_id, actor, readers_too=True)
+
+    def _owned_turns(
+        self, conversation_id: str, actor: Actor, *, readers_too: bool
+    ) -> list[tuple[str, str]]:
+        """The conversation's turns, once `actor` is found to own it (or, with `readers_too`,
+        to be an admin, who may read every conversation but continue none but their own)."""
         with self.db.session() as s:
+            conversation = queries.open_conversation(s, self.settings.workspace, conversation_id)
+            if conversation is None:  # unknown, another workspace's, or deleted
+                raise LookupError(f"No conversation {conversation_id}")
+            if conversation.user != actor.name and not (readers_too and allows(actor, Role.admin)):
+                raise PermissionError("This conversation belongs to someone else.")
             turns: list[tuple[str, str]] = []
             for answer in queries.conversation_answers(s, conversation_id):
                 turns += [("user", answer.question), ("assistant", answer.answer)]
             return turns
 
-    def new_conversation(self, user: str | None, title: str | None) -> str:
-        """A new conversation, titled from its first question (`title_from`)."""
+    def new_conversation(self, title: str | None, *, actor: Actor) -> str:
+        """A new conversation owned by `actor`, titled from its first question (`title_from`)."""
         with self.db.session() as s:
             clean = title_from(title) if title else None
-            return queries.create_conversation(s, self.settings.workspace, user, clean).id
+            return queries.create_conversation(s, self.settings.workspace, actor.name, clean).id
 
     def conversation(self, conversation_id: str, *, actor: Actor) -> list[AnswerResult]:
         """A conversation's answers as they were given, oldest first, for showing it again

@@ -9,7 +9,8 @@ from core.auth import Actor, require
 from core.config import Settings
 from core.db import queries
 from core.db.session import Database
-from core.ingest.pipeline import IngestItem, Ingestor, IngestResult, ProgressFn, collect_paths
+from core.ingest.consistency import CheckReport, check
+from core.ingest.pipeline import IngestItem, Ingestor, IngestResult, ProgressFn
 from core.ingest.samples import SAMPLE_TAG, sample_items
 from core.records import DocumentInfo
 from core.stores.base import VectorStore
@@ -34,16 +35,11 @@ class DocumentService:
         progress: ProgressFn | None,
         actor: Actor,
     ) -> list[IngestResult]:
+        """Files and folders, each file read only when its turn comes; unsupported files in
+        folders come back as `skipped`, with the reason."""
         require(actor, Role.admin)
-        results: list[IngestResult] = []
-        items: list[IngestItem] = []
-        for path in collect_paths(paths):
-            try:
-                items.append(IngestItem(path.name, path.read_bytes()))
-            except OSError as exc:
-                results.append(IngestResult(path.name, "failed", error=f"Cannot read file: {exc}"))
-        return results + self.ingest(
-            items, tags=tags, uploaded_by=uploaded_by, progress=progress, actor=actor
+        return self.ingestor.ingest_paths(
+            paths, tags=tags, uploaded_by=uploaded_by, progress=progress
         )
 
     def ingest(
@@ -114,3 +110,8 @@ class DocumentService:
             doc.tags = clean
             ready = doc.status == DocumentStatus.ready
         return self.ingestor.reindex(document_id) if ready else None
+
+    def check(self, *, repair: bool, actor: Actor) -> CheckReport:
+        """Compare SQL with the vector store (and the originals on disk); repair on request."""
+        require(actor, Role.admin)
+        return check(self.ingestor, repair=repair)

@@ -67,12 +67,12 @@ class ReviewService:
         edited_answer: str | None,
         citation_verdicts: Mapping[str | int, str] | None,
         role: str,
-        user: str | None,
         source: str,
         actor: Actor,
     ) -> int:
-        """Record feedback (a new row, never an update); `role` is the weight it carries, so
-        nobody may give it with a role above their own."""
+        """Record feedback (a new row, never an update) in `actor`'s name: who gave it is who
+        is signed in, never a name the caller chose. `role` is the weight it carries, so nobody
+        may give it with a role above their own."""
         require(actor, role)
         with self.db.session() as s:
             row = queries.add_feedback(
@@ -83,7 +83,7 @@ class ReviewService:
                 edited_answer=edited_answer,
                 citation_verdicts=citation_verdicts,
                 role=role,
-                user=user,
+                user=actor.name,
                 source=source,
             )
             s.flush()
@@ -93,13 +93,13 @@ class ReviewService:
         return feedback_id
 
     def feedback_state(
-        self, answer_ids: Sequence[str], user: str | None
+        self, answer_ids: Sequence[str], *, actor: Actor
     ) -> dict[str, FeedbackState]:
-        """Each answer's current feedback from `user`, read back from SQL so a reload shows
-        what was saved."""
+        """Each answer's current feedback from `actor` (their own, never someone else's), read
+        back from SQL so a reload shows what was saved."""
         states = {answer_id: FeedbackState() for answer_id in answer_ids}
         with self.db.session() as s:
-            for fb in queries.feedback_by_user(s, answer_ids, user):
+            for fb in queries.feedback_by_user(s, answer_ids, actor.name):
                 state = states[fb.answer_id]
                 state.rating = fb.rating or state.rating
                 state.comment = fb.comment or state.comment
@@ -179,7 +179,6 @@ class ReviewService:
             edited_answer=edited_answer,
             citation_verdicts=citation_verdicts,
             role=actor.role,
-            user=actor.name,
             source=FeedbackSource.review,
             actor=actor,
         )

@@ -7,6 +7,7 @@ hit with both of its parts, so confidence and evaluation can see why a passage r
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
@@ -99,6 +100,10 @@ class VectorStore(Protocol):
 
     def iter_chunks(self, batch_size: int = 500) -> Iterator[list[Chunk]]:
         """Every chunk with its vector, in batches (used to migrate between stores)."""
+        ...
+
+    def version_counts(self) -> Counter[tuple[str, str]]:
+        """How many chunks each (document id, content hash) has: one entry per version held."""
         ...
 
     def health(self) -> StoreHealth: ...

@@ -6,12 +6,16 @@ with the same prefilter, then fuses them with `fuse` so scores mean the same as 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import lancedb
 import pyarrow as pa
@@ -20,6 +24,9 @@ from lancedb.query import LanceVectorQueryBuilder
 
 from core.stores.base import Chunk, Hit, SearchFilter, StoreHealth, fuse
 from core.stores.keywords import keyword_text
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Index statistics (read on every upsert) without the vector index's centroids: Lance's coming
 # default, and it silences the warning the current one prints.
@@ -47,6 +54,35 @@ _REINDEX_SHARE = 0.2
 # faster (bench/RESULTS.md, section 2) and below it exact search is fast enough to keep.
 VECTOR_INDEX_MIN_ROWS = 50_000
 VECTOR_INDEX = "vector_idx"
+
+
+# Writers in other processes commit new table versions concurrently: Lance then refuses a
+# commit with "Retryable commit conflict" (an add racing an optimize, two deletes, ...), which
+# succeeds when simply tried again on the newer version. Backoff doubles from 50 ms up to 2 s,
+# with jitter so two writers do not retry in step; 12 tries wait ~15 s at most.
+RETRY_ATTEMPTS = 12
+_RETRY_FIRST_WAIT = 0.05
+_RETRY_MAX_WAIT = 2.0
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """Lance reports concurrent commits in the message only (no exception type of its own)."""
+    message = str(exc).lower()
+    return "commit conflict" in message or "retryable" in message
+
+
+def retry_conflicts(action: Callable[[], T], *, what: str) -> T:
+    """Run a write, again on commit conflicts with backoff; other errors pass through."""
+    for attempt in range(RETRY_ATTEMPTS):
+        try:
+            return action()
+        except Exception as exc:
+            if not is_commit_conflict(exc) or attempt == RETRY_ATTEMPTS - 1:
+                raise
+            wait = min(_RETRY_MAX_WAIT, _RETRY_FIRST_WAIT * 2**attempt)
+            log.info("%s: commit conflict, retry %d in %.2f s", what, attempt + 1, wait)
+            time.sleep(wait * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
 
 
 def vector_index_config(rows: int) -> IvfHnswSq:
@@ -139,13 +175,23 @@ class LanceDBStore:
                     "vector": list(chunk.vector),
                 }
             )
-        (
-            self._table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(rows)
+        retry_conflicts(
+            lambda: (
+                self._table.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows)
+            ),
+            what="upsert",
         )
-        self.refresh_indexes()
+        # The chunks are written: an index that cannot be brought up to date now (other
+        # writers kept winning) only makes searches a little slower until the next write.
+        try:
+            self.refresh_indexes()
+        except Exception as exc:
+            if not is_commit_conflict(exc):
+                raise
+            log.warning("indexes not refreshed after an upsert (concurrent writers): %s", exc)
 
     def refresh_indexes(self) -> None:
         """Bring both indexes up to date with the table. Rows added since an index was built
@@ -153,16 +199,25 @@ class LanceDBStore:
         keep queries fast: `optimize()` folds new rows into existing indexes once they are a
         fifth of the table, and the vector index is rebuilt with more partitions whenever the
         table has grown fourfold since it was trained."""
-        fts = self._table.index_stats(f"{_FTS_COLUMN}_idx")
+        table = self._table
+        fts = table.index_stats(f"{_FTS_COLUMN}_idx")
         if fts is None:
-            self._table.create_index(_FTS_COLUMN, config=FTS(ascii_folding=True), replace=True)
-        rows = int(self._table.count_rows())
-        vectors = self._table.index_stats(VECTOR_INDEX)
+            retry_conflicts(
+                lambda: table.create_index(
+                    _FTS_COLUMN, config=FTS(ascii_folding=True), replace=True
+                ),
+                what="full-text index",
+            )
+        rows = int(table.count_rows())
+        vectors = table.index_stats(VECTOR_INDEX)
         if rows >= VECTOR_INDEX_MIN_ROWS and (
             vectors is None or rows > 4 * vectors.num_indexed_rows
         ):
-            self._table.create_index(
-                "vector", config=vector_index_config(rows), name=VECTOR_INDEX, replace=True
+            retry_conflicts(
+                lambda: table.create_index(
+                    "vector", config=vector_index_config(rows), name=VECTOR_INDEX, replace=True
+                ),
+                what="vector index",
             )
             vectors = None
         if any(
@@ -170,15 +225,25 @@ class LanceDBStore:
             and stats.num_unindexed_rows > _REINDEX_SHARE * max(stats.num_indexed_rows, 1)
             for stats in (fts, vectors)
         ):
-            self._table.optimize()
+            retry_conflicts(table.optimize, what="optimize")
 
     def delete_document(self, document_id: str, *, keep_content_hash: str | None = None) -> int:
         where = f"document_id = {_quote(document_id)}"
         if keep_content_hash is not None:
             where += f" AND content_hash != {_quote(keep_content_hash)}"
         doomed = int(self._table.count_rows(where))
-        self._table.delete(where)
+        if doomed:
+            retry_conflicts(lambda: self._table.delete(where), what="delete")
         return doomed
+
+    def version_counts(self) -> Counter[tuple[str, str]]:
+        """Chunks per (document id, content hash): what `core check` compares with SQL."""
+        columns = self._table.search().select(["document_id", "content_hash"]).limit(None)
+        counts: Counter[tuple[str, str]] = Counter()
+        for batch in columns.to_batches(10_000):
+            data = batch.to_pydict()
+            counts.update(zip(data["document_id"], data["content_hash"], strict=True))
+        return counts
 
     def search(
         self,

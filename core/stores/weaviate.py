@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -156,6 +157,15 @@ class WeaviateStore:
                 batch = []
         if batch:
             yield batch
+
+    def version_counts(self) -> Counter[tuple[str, str]]:
+        """Chunks per (document id, content hash): what `core check` compares with SQL."""
+        counts: Counter[tuple[str, str]] = Counter()
+        iterator = self._collection().iterator(return_properties=["document_id", "content_hash"])
+        for obj in iterator:
+            props = obj.properties
+            counts[(str(props.get("document_id")), str(props.get("content_hash") or ""))] += 1
+        return counts
 
     def health(self) -> StoreHealth:
         extra = {"collection": self._name}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
@@ -13,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
 from core.answer.chain import RagChain
+from core.answer.llm import CircuitBreaker, LLMGuard
 from core.answer.prompts import ANSWER, NO_ANSWER
 from core.answer.types import AnswerResult, AskEvent, Source
 from core.config import Settings
@@ -20,7 +22,7 @@ from core.embeddings import SimilarityScale, dimension, get_embeddings, similari
 from core.stores.base import Chunk, SearchFilter
 from core.stores.lancedb import LanceDBStore
 from core.wiring import make_chain
-from tests.fakes import BrokenChatModel, MeteredChatModel, fake_llm
+from tests.fakes import BrokenChatModel, DrippingChatModel, MeteredChatModel, fake_llm
 
 MODEL_NAME = "fake-model"
 
@@ -396,9 +398,11 @@ def test_a_failing_condense_call_falls_back_to_joining(chain_with: ChainFactory)
     model = BrokenChatModel()
     _, result = ask(chain_with(model), "How tall is it?", history=HISTORY)
 
-    assert model.calls == 2  # the condense call, then the answer
+    # The model that just failed to condense is not asked again for the answer.
+    assert model.calls == 1
     assert result.standalone_question == "Tell me about the Eiffel Tower. How tall is it?"
     assert result.generator == "fallback"
+    assert result.notice and "rewriting the follow-up" in result.notice
 
 
 # Filters, timings, usage, flagged passages ----------------------------------------------------
@@ -467,3 +471,107 @@ def test_passages_that_instruct_the_model_are_flagged(chain_with: ChainFactory) 
     assert not any(s.flagged for s in result.sources[1:])
     assert result.confidence.features["flagged_passages"] == 1.0
     assert any("instruct the model" in reason for reason in result.confidence.reasons)
+
+
+# The LLM's budget, circuit breaker and unfinished streams ------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def guarded_chain(chain: RagChain, **guard: Any) -> RagChain:
+    chain.guard = LLMGuard(**guard)
+    return chain
+
+
+def test_a_stream_without_a_finish_reason_falls_back(chain_with: ChainFactory) -> None:
+    """A connection cut cleanly mid-answer ends the stream like a finished one, except that
+    no chunk says why the model stopped."""
+    events, result = ask(chain_with(fake_llm("The tower is", finish=None)), TOWER_QUESTION)
+
+    assert result.generator == "fallback"
+    assert result.notice and "ended before the model finished" in result.notice
+    assert "reset" in [e.kind for e in events]
+    assert tokens_after_last_reset(events) == result.answer
+    assert_extractive_answer(result)
+
+
+def test_an_answer_cut_at_the_length_limit_is_flagged(chain_with: ChainFactory) -> None:
+    answer = "The Eiffel Tower is 330 metres tall [1]. It was"
+    _, plain = ask(chain_with(fake_llm(answer)), TOWER_QUESTION)
+    _, cut = ask(chain_with(fake_llm(answer, finish="length")), TOWER_QUESTION)
+
+    assert cut.generator == "llm" and cut.answer == answer
+    assert cut.notice and "cut off" in cut.notice and plain.notice is None
+    assert cut.confidence.features["truncated"] == 1.0
+    assert plain.confidence.features["truncated"] == 0.0
+    assert cut.confidence.label == "low" and cut.confidence.score < plain.confidence.score
+    assert "cut off" in cut.confidence.reasons[0]
+
+
+def test_a_dripping_model_is_cut_at_the_budget(chain_with: ChainFactory) -> None:
+    model = DrippingChatModel()
+    chain = guarded_chain(chain_with(model), budget=0.5)
+    events, result = ask(chain, TOWER_QUESTION)
+
+    assert model.calls == 1
+    assert result.generator == "fallback"
+    assert result.notice and "0.5 s time budget" in result.notice
+    assert "reset" in [e.kind for e in events], "the dripped words are taken back"
+    assert_extractive_answer(result)
+
+
+def test_condense_and_answer_share_one_budget(chain_with: ChainFactory) -> None:
+    model = DrippingChatModel()
+    chain = guarded_chain(chain_with(model), budget=0.5)
+    _, result = ask(chain, "How tall is it?", history=HISTORY)
+
+    assert model.calls == 1, "the answer is not asked for once condensing ran out of time"
+    assert result.standalone_question == "Tell me about the Eiffel Tower. How tall is it?"
+    assert result.generator == "fallback"
+    assert result.notice and "time budget" in result.notice and "follow-up" in result.notice
+
+
+def test_the_breaker_answers_extractively_at_once_after_repeated_failures(
+    chain_with: ChainFactory,
+) -> None:
+    clock = FakeClock()
+    model = BrokenChatModel()
+    chain = guarded_chain(
+        chain_with(model), breaker=CircuitBreaker(failures=2, cooldown=30, clock=clock)
+    )
+    for _ in range(2):
+        ask(chain, TOWER_QUESTION)
+    assert model.calls == 2
+
+    _, result = ask(chain, TOWER_QUESTION)
+    assert model.calls == 2, "an open breaker does not call the model"
+    assert result.generator == "fallback"
+    assert result.notice and "failed on the last 2 questions" in result.notice
+    assert "next 30 s" in result.notice
+    assert_extractive_answer(result)
+    _, result = ask(chain, "How tall is it?", history=HISTORY)
+    assert model.calls == 2, "nor is it asked to condense a follow-up"
+    assert result.standalone_question == "Tell me about the Eiffel Tower. How tall is it?"
+
+    clock.now = 31.0  # the cool-down is over: one question tries the model again
+    _, result = ask(chain, TOWER_QUESTION)
+    assert model.calls == 3
+    assert result.notice and "ConnectionError" in result.notice
+    _, result = ask(chain, TOWER_QUESTION)
+    assert model.calls == 3, "the failed trial opens the breaker again"
+
+
+def test_a_success_closes_the_breaker(chain_with: ChainFactory) -> None:
+    breaker = CircuitBreaker(failures=2, cooldown=30, clock=FakeClock())
+    ask(guarded_chain(chain_with(BrokenChatModel()), breaker=breaker), TOWER_QUESTION)
+    good = guarded_chain(chain_with(fake_llm("It is 330 metres tall [1].")), breaker=breaker)
+    ask(good, TOWER_QUESTION)
+    ask(guarded_chain(chain_with(BrokenChatModel()), breaker=breaker), TOWER_QUESTION)
+
+    assert breaker.open_for() == 0.0, "one failure after a success is not two in a row"

@@ -3,6 +3,7 @@ exception the page showed, the sample files, and the page text for `in` checks."
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,25 @@ def run(target: AppTest | Any) -> AppTest:
 def on_page(at: AppTest, page: str) -> AppTest:
     """Run the app once (navigation registers the pages), then open `page`."""
     return run(run(at).switch_page(page))
+
+
+# A citation marker as the chat links it: `[\[1\]](./source?answer=…&n=1)`.
+LINKED_MARKER = re.compile(r"\[\\\[(\d+)\\\]\]\(\./source\?answer=\w+&n=\d+\)")
+INERT_ESCAPE = re.compile(r"\\(.)")
+
+
+def answer_shown(reply: Any) -> str:
+    """The answer text in an assistant chat message, as the reader sees it: its Markdown
+    block outside the source expanders (inert text, `ui.inert`, whose only links are the
+    citations), with the links and escapes taken off again."""
+    answer = next(
+        str(node.value)
+        for node in reply.children.values()
+        if node.type == "markdown" and "-badge[" not in str(node.value)
+    )
+    plain = LINKED_MARKER.sub(lambda m: f"[{m.group(1)}]", answer)
+    plain = INERT_ESCAPE.sub(r"\1", plain.replace("  \n", "\n"))
+    return plain.replace("\u2060", "").replace("\u00a0", " ")
 
 
 def texts(at: AppTest) -> str:

@@ -103,7 +103,7 @@ def test_pages_refuse_a_user_even_when_opened_directly(engine: Loupe, page: str)
 
 def test_core_refuses_calls_above_the_actors_role(documents: Loupe) -> None:
     doc = documents.documents()[0]
-    answer = documents.ask(LEAVE_QUESTION, user="uma")
+    answer = documents.ask(LEAVE_QUESTION, actor=UMA)
     answer_id = answer.answer_id or ""
     refused: list[Callable[[], Any]] = [
         lambda: documents.ingest([IngestItem("x.txt", b"text")], actor=UMA),
@@ -124,7 +124,7 @@ def test_core_refuses_calls_above_the_actors_role(documents: Loupe) -> None:
             call()
     assert len(documents.documents()) == 2 and documents.store.count(doc.id) > 0
     # What the role allows goes through; the command line acts as the local operator (admin).
-    assert documents.feedback(answer_id, rating="up", role="user", user="uma", actor=UMA)
+    assert documents.feedback(answer_id, rating="up", role="user", actor=UMA)
     assert documents.review_queue(actor=ERIN)
     assert documents.review_progress() == (0, 1) and OPERATOR.role == "admin"
 

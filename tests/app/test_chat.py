@@ -3,7 +3,6 @@ give feedback, reload. Checked against what the page shows and the rows left in 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +12,7 @@ import ui as _shared
 from core.db.models import Answer, Conversation, Feedback, Rating
 from core.ingest.samples import SAMPLE_TAG
 from core.service import Loupe
-from tests.app.support import HANDBOOK, LEAVE_QUESTION, make_app, run, texts
+from tests.app.support import HANDBOOK, LEAVE_QUESTION, answer_shown, make_app, run, texts
 
 
 def answers(engine: Loupe) -> list[Answer]:
@@ -24,14 +23,6 @@ def answers(engine: Loupe) -> list[Answer]:
 def feedback_rows(engine: Loupe) -> list[Feedback]:
     with engine.db.session() as s:
         return list(s.scalars(select(Feedback).order_by(Feedback.id)))
-
-
-LINKED_MARKER = re.compile(r"\[\\\[(\d+)\\\]\]\(\./source\?answer=(\w+)&n=(\d+)\)")
-
-
-def unlinked(markdown: str) -> str:
-    """An answer's Markdown with each linked `[n]` back to the plain marker."""
-    return LINKED_MARKER.sub(lambda m: f"[{m.group(1)}]", markdown)
 
 
 def ask(at: AppTest, question: str) -> AppTest:
@@ -62,8 +53,8 @@ def test_first_run_guides_to_the_samples_and_answers_from_them(engine: Loupe) ->
     suggestion = next(b for b in at.button if b.label.startswith("How many days of annual"))
     run(suggestion.click())
     reply = at.chat_message[1]
-    assert "22 days" in reply.markdown[0].value and "[1]" in unlinked(reply.markdown[0].value)
-    assert reply.expander[0].label.startswith("[1] harborlight-handbook.md")
+    assert "22 days" in answer_shown(reply) and "[1]" in answer_shown(reply)
+    assert reply.expander[0].label.startswith(_shared.inert("[1] harborlight-handbook.md"))
 
 
 def test_answer_streams_in_with_citations_and_confidence(documents: Loupe) -> None:
@@ -72,10 +63,10 @@ def test_answer_streams_in_with_citations_and_confidence(documents: Loupe) -> No
     question, reply = at.chat_message
     assert question.name == "user" and question.text[0].value == LEAVE_QUESTION
     assert reply.name == "assistant"
-    answer_text = unlinked(reply.markdown[0].value)
+    answer_text = answer_shown(reply)
     assert "25 days" in answer_text and "[1]" in answer_text
     cited = reply.expander[0]
-    assert cited.label.startswith("[1] handbook.md — Annual leave · relevance ")
+    assert cited.label.startswith(_shared.inert("[1] handbook.md — Annual leave") + " · relevance ")
     assert "New employees receive 25 days" in cited.text[0].value
     badge = next(m.value for m in reply.markdown if "confidence ·" in m.value)
     assert "High confidence" in badge or "Medium confidence" in badge
@@ -96,7 +87,7 @@ def test_follow_up_questions_share_the_conversation(documents: Loupe) -> None:
     assert first.conversation_id == second.conversation_id is not None
     # The short follow-up was read together with the question before it.
     assert second.standalone_question.startswith(LEAVE_QUESTION)
-    assert unlinked(at.chat_message[3].markdown[0].value) == second.answer
+    assert answer_shown(at.chat_message[3]) == second.answer
 
     run(next(b for b in at.button if b.label == "New conversation").click())
     assert not at.chat_message and "conversation_id" not in at.query_params
@@ -132,8 +123,10 @@ def test_feedback_is_saved_at_once_and_read_back_after_a_reload(documents: Loupe
     assert reloaded.chat_message[0].text[0].value == LEAVE_QUESTION
     assert reloaded.feedback(key=f"thumbs_{answer.id}").value == 0
     assert reloaded.button_group(key=f"verdict_{answer.id}_1").value == "does_not_support"
-    assert "Your correction: New employees receive 27 days [1]." in texts(reloaded)
-    assert "Your last comment: The handbook changed in 2025." in texts(reloaded)
+    # What people typed is shown inert: as Markdown escaped to show as written.
+    shown = texts(reloaded)
+    assert "Your correction: " + _shared.inert("New employees receive 27 days [1].") in shown
+    assert "Your last comment: " + _shared.inert("The handbook changed in 2025.") in shown
 
 
 def test_someone_elses_conversation_is_not_shown(documents: Loupe) -> None:
@@ -162,7 +155,7 @@ def test_unanswerable_and_low_confidence_answers_warn_and_show_passages_first(
     assert "No passage in the documents is close enough" in reply.info[0].value
     order = node_order(reply)
     passages = next(i for i, node in enumerate(order) if node.type == "expander")
-    answer_text = next(m for m in reply.markdown if m.value == "The documents do not say.")
+    answer_text = next(t for t in reply.text if t.value == "The documents do not say.")
     assert passages < order.index(answer_text)
     assert reply.expander[0].proto.expanded
 
@@ -176,7 +169,7 @@ def test_unanswerable_and_low_confidence_answers_warn_and_show_passages_first(
     assert "Low confidence: read the passages below" in reply.warning[0].value
     order = node_order(reply)
     first_passage = next(i for i, node in enumerate(order) if node.type == "expander")
-    answer_text = next(m for m in reply.markdown if "25 days" in m.value)
+    answer_text = next(t for t in order if t.type == "text" and "25 days" in t.value)
     assert first_passage < order.index(answer_text)
     assert reply.expander[0].proto.expanded
 
@@ -191,7 +184,7 @@ def test_scope_limits_the_search_to_chosen_documents_and_tags(documents: Loupe) 
     [row] = answers(documents)
     assert row.filters == {"document_ids": [travel.id], "tags": ["policies"]}
     assert {source["document"] for source in row.sources} <= {"travel.md"}
-    assert "25 days" not in at.chat_message[1].markdown[0].value
+    assert "25 days" not in answer_shown(at.chat_message[1])
 
 
 def test_a_failing_language_model_is_said_so(monkeypatch: Any) -> None:
@@ -207,7 +200,7 @@ def test_a_failing_language_model_is_said_so(monkeypatch: Any) -> None:
     at = ask(run(make_app()), LEAVE_QUESTION)
     reply = at.chat_message[1]
     assert "The language model failed" in reply.warning[0].value
-    assert "25 days" in reply.markdown[0].value
+    assert "25 days" in answer_shown(reply)
     assert "after the language model failed" in texts(at)
     assert [row.generator for row in answers(engine)] == ["fallback"]
 

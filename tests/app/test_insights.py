@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
+from core.auth import Actor
 from core.db import insights
 from core.db.models import Answer, Feedback, Rating
 from core.db.session import Database
@@ -20,17 +21,18 @@ from core.service import Loupe
 from tests.app.support import LEAVE_QUESTION, make_app, on_page, run
 
 HOTEL_QUESTION = "What is the hotel limit in Oslo?"
+UMA = Actor("uma", "user")
 
 
 @pytest.fixture
 def history(documents: Loupe) -> Loupe:
     """Three answers: one thumbs-up, one thumbs-down, one asked 20 days ago."""
-    up = documents.ask(LEAVE_QUESTION, user="uma")
-    down = documents.ask(HOTEL_QUESTION, user="uma")
-    old = documents.ask("Can employees work remotely?", user="uma")
-    documents.feedback(up.answer_id or "", rating="down", user="uma")
-    documents.feedback(up.answer_id or "", rating="up", user="uma")  # a changed mind counts
-    documents.feedback(down.answer_id or "", rating="down", comment="wrong city", user="uma")
+    up = documents.ask(LEAVE_QUESTION, actor=UMA)
+    down = documents.ask(HOTEL_QUESTION, actor=UMA)
+    old = documents.ask("Can employees work remotely?", actor=UMA)
+    documents.feedback(up.answer_id or "", rating="down", actor=UMA)
+    documents.feedback(up.answer_id or "", rating="up", actor=UMA)  # a changed mind counts
+    documents.feedback(down.answer_id or "", rating="down", comment="wrong city", actor=UMA)
     with documents.db.session() as s:
         s.execute(
             update(Answer)

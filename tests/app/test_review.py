@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+import ui as _shared
 from core.auth import Actor
 from core.db.models import Feedback, Rating
 from core.ingest.pipeline import IngestItem
@@ -24,8 +25,8 @@ def asked(documents: Loupe) -> dict[str, str]:
     """Two answers to a user's questions; the hotel one got a thumbs-down. Question → id."""
     ids = {}
     for question in (LEAVE_QUESTION, HOTEL_QUESTION):
-        ids[question] = documents.ask(question, user="uma").answer_id or ""
-    documents.feedback(ids[HOTEL_QUESTION], rating="down", comment="too vague", user="uma")
+        ids[question] = documents.ask(question, actor=UMA).answer_id or ""
+    documents.feedback(ids[HOTEL_QUESTION], rating="down", comment="too vague", actor=UMA)
     return ids
 
 
@@ -57,10 +58,10 @@ def test_queue_shows_thumbs_down_first_with_answer_passages_and_feedback(
     # The first row is selected: its question, answer beside its passages, feedback so far.
     assert at.subheader[0].value == HOTEL_QUESTION
     answer_column, passages_column = at.columns[-2:]
-    assert "190 euros" in " ".join(m.value for m in answer_column.markdown)
+    assert "190 euros" in " ".join(t.value for t in answer_column.text)
     assert "uma (user)" in " ".join(c.value for c in answer_column.caption)
     assert "too vague" in texts(at)
-    assert passages_column.expander[0].label.startswith("[1] travel.md")
+    assert passages_column.expander[0].label.startswith(_shared.inert("[1] travel.md"))
 
     at.session_state["review_table"] = {"selection": {"rows": [1]}}
     run(at)

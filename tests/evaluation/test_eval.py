@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from core.auth import Actor
 from core.config import Settings
 from core.db.models import Answer
 from core.evaluation.beir import run_beir
@@ -22,6 +23,7 @@ from core.ingest.pipeline import IngestItem
 from core.service import Loupe
 from tests.cli import cli_env, run_core
 
+DANA = Actor("dana", "expert")
 ROOT = Path(__file__).resolve().parents[2]
 
 DOCS = {
@@ -282,7 +284,7 @@ def test_feedback_replay_of_an_expert_edit(tmp_path: Path) -> None:
             asked.answer_id or "",
             edited_answer="New employees receive 25 days of paid annual leave [1].",
             role="expert",
-            user="dana",
+            actor=DANA,
         )
         eval_set = tmp_path / "eval.jsonl"
         eval_set.write_text("".join(json.dumps(row) + "\n" for row in loupe.export("eval")))

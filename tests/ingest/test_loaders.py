@@ -416,3 +416,70 @@ def test_cp949_korean_csv() -> None:
 
 def test_csv_with_only_a_header_is_refused() -> None:
     assert "no data rows" in load_error("empty.csv", b"name,city\n")
+
+
+# --- issue 9: hostile archives and encodings that were misread ---------------------------------
+
+
+def inflating_docx(inflated_bytes: int) -> bytes:
+    """A real DOCX whose document part is padded with spaces (they compress ~1000:1), so a
+    small file declares a huge inflated size, as a zip bomb does."""
+    real = make_docx(lambda document: document.add_paragraph("Tiny."))
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(real)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "word/document.xml":
+                with bomb.open(info.filename, "w", force_zip64=True) as part:
+                    closing = data.rindex(b"</w:body>")
+                    part.write(data[:closing])
+                    block = b" " * (1024 * 1024)
+                    for _ in range(inflated_bytes // len(block)):
+                        part.write(block)
+                    part.write(data[closing:])
+            else:
+                bomb.writestr(info, data)
+    return out.getvalue()
+
+
+def test_docx_that_inflates_far_beyond_its_size_is_refused_before_reading() -> None:
+    bomb = inflating_docx(64 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024
+    message = load_error("bomb.docx", bomb)
+    assert "inflates" in message and "LOUPE_MAX_ZIP_RATIO" in message
+
+
+def test_docx_over_the_unpacked_limit_is_refused() -> None:
+    from core.ingest.loaders import ZipLimits
+
+    bomb = inflating_docx(8 * 1024 * 1024)
+    limits = ZipLimits(max_unpacked_bytes=4 * 1024 * 1024, max_ratio=1e9)
+    with pytest.raises(LoaderError, match="LOUPE_MAX_UNPACKED_MB"):
+        load_bytes("big.docx", bomb, zip_limits=limits)
+    # Within the limits the same file loads.
+    roomy = ZipLimits(max_unpacked_bytes=64 * 1024 * 1024, max_ratio=1e9)
+    assert load_bytes("big.docx", bomb, zip_limits=roomy).sections[0].text == "Tiny."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Café déjà vu.\nThe menu lists crème brûlée and a café au lait.",
+        "Résumé of the naïve coöperation at the Café: déjà vu all over again.\n",
+        "Menu: Café déjà vu, crème brûlée, piña colada, jalapeño, smörgåsbord.",
+    ],
+)
+def test_latin1_text_is_not_read_as_baltic(text: str) -> None:
+    # Before: cp1257, "Café déją vu", "crčme brūlée".
+    assert decode_text(text.encode("latin-1")) == text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", [FRENCH + "\nSecond line.", KOREAN * 3])
+def test_utf16_without_bom_is_decoded(text: str, encoding: str) -> None:
+    # Before: refused as binary because of its NUL bytes.
+    assert decode_text(text.encode(encoding)) == text
+    assert load_bytes("notes.txt", text.encode(encoding)).sections[0].text == text.strip()

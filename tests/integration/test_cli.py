@@ -136,3 +136,30 @@ def test_cli_flow(tmp_path: Path, env: dict[str, str]) -> None:
     )
     assert all(c["document"] != "handbook.pdf" for c in after["sources"])
     assert cli(env, "delete", handbook["id"]).returncode == 1
+
+
+def test_cli_check_finds_and_repairs_a_mismatch(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "pumps.txt").write_text("Pumps move water uphill. " * 20)
+    (folder / "logo.png").write_bytes(b"\x89PNG not a document")
+    ingest = cli(env, "ingest", str(folder))
+    assert ingest.returncode == 0, ingest.stderr
+    assert "skipped" in ingest.stdout and "1 skipped (unsupported type)" in ingest.stdout
+
+    agree = cli(env, "check", "--json")
+    assert agree.returncode == 0, agree.stderr
+    assert json.loads(agree.stdout)["ok"] is True
+
+    from core.stores.lancedb import LanceDBStore
+
+    settings = Settings(data_dir=tmp_path / "data")
+    LanceDBStore(settings.lancedb_dir, dimension=384, table="chunks_default").delete_document(
+        json.loads(cli(env, "documents", "--json").stdout)[0]["id"]
+    )
+    found = cli(env, "check", "--json")
+    assert found.returncode == 3
+    assert [m["problem"] for m in json.loads(found.stdout)["mismatches"]] == ["miscounted"]
+    repaired = cli(env, "check", "--repair")
+    assert repaired.returncode == 3 and "re-indexed" in repaired.stdout
+    assert cli(env, "check").returncode == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.auth import Actor
 from core.config import Settings
 from core.feedback import BOOST_HALF_LIFE_DAYS, UNSUPPORT_PENALTY, retrieval_boosts
 from core.ingest.pipeline import IngestItem
@@ -22,6 +23,7 @@ POLICY = IngestItem(
 OLD_POLICY = IngestItem(
     "old-policy.txt", b"Under the 2019 rules, new employees received 20 days of paid annual leave."
 )
+DANA = Actor("dana", "expert")
 QUESTION = "How many days of paid annual leave do new employees get?"
 
 
@@ -40,7 +42,7 @@ def test_expert_edit_is_offered_for_the_same_question(loupe: Loupe) -> None:
         first.answer_id or "",
         edited_answer="New hires get 25 days [1].",
         role="expert",
-        user="dana",
+        actor=DANA,
     )
     again = loupe.ask("How many days of paid annual leave do new employees receive?")
     assert again.verified is not None

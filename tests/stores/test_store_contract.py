@@ -218,3 +218,14 @@ def test_empty_store_and_health(store: VectorStore) -> None:
 def test_rejects_chunk_without_vector(store: VectorStore) -> None:
     with pytest.raises(ValueError):
         store.upsert([make_chunk("x", 0, "no vector", unit(0)).without_vector()])
+
+
+def test_version_counts_per_document_and_content_hash(filled: VectorStore) -> None:
+    """What `core check` compares with SQL: one entry per version held, with its chunk count."""
+    counts = filled.version_counts()
+    assert sum(counts.values()) == len(CORPUS)
+    by_document: dict[str, int] = {}
+    for (document_id, _), n in counts.items():
+        by_document[document_id] = by_document.get(document_id, 0) + n
+    assert by_document == {"alpha": 2, "beta": 2, "gamma": 1}
+    assert all(digest for _, digest in counts)

@@ -1,8 +1,8 @@
 """Conversations can be deleted softly (hidden from their owner, kept for audit); local
 sign-ins last across reloads through server-side sign-in records.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_ingest_lease
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003_ingest_lease"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
