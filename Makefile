@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
 
-.PHONY: run test bench lint typecheck install install-dev install-bench system-deps messages
+.PHONY: run test bench eval lint typecheck install install-dev install-bench system-deps messages
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -53,6 +53,13 @@ typecheck: install-dev
 test: install-dev system-deps lint typecheck
 	LOUPE_TEST_POSTGRES_URL=$$(bash scripts/postgres.sh) \
 	  $(VENV)/bin/pytest
+
+# The regression gate: replay what experts approved against the current model, prompt and
+# retrieval settings; fails below EVAL_FAIL_BELOW or below the last passing run. Run it before
+# changing any of them (README, "Before you change a model, a prompt or retrieval settings").
+EVAL_FAIL_BELOW ?= 0.8
+eval:
+	$(PY) -m core eval --feedback --fail-below $(EVAL_FAIL_BELOW)
 
 # After changing UI text: collect every _()/ngettext()/N_() string (babel.cfg says where) and
 # add the new ones to each catalogue under locales/, untranslated; then translate them there.

@@ -368,9 +368,20 @@ def generator_caption(result: AnswerResult) -> str:
         "extractive": _("Quoted from the passages (no language model configured)"),
         "fallback": _("Quoted from the passages after the language model failed"),
         "none": _("Not answered"),
+        "verified": _verified_caption(result),
     }[result.generator]
     total = result.timings.get("total")
     return made_by + (f" · {i18n.seconds(total)}" if total is not None else "")
+
+
+def _verified_caption(result: AnswerResult) -> str:
+    verified = result.verified
+    if verified is None:
+        return _("Verified by an expert")
+    expert = verified.expert or _("an expert")
+    return _(
+        "Verified by {expert} on {date}", expert=inert(expert), date=when(verified.verified_at)
+    )
 
 
 def source_title(source: Source) -> str:

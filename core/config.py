@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     min_vector_similarity: float | None = Field(
         None, ge=-1, le=1, validation_alias=_env("min_vector_similarity")
     )
+    # Verified answers: a verified question at least this similar (cosine) is a candidate;
+    # the precision guard (core/learn/questions.py) then decides. Measured for the bundled
+    # MiniLM with `python -m core eval --matching` (bench/RESULTS.md, feedback section).
+    verified_similarity: float = Field(
+        0.80, ge=-1, le=1, validation_alias=_env("verified_similarity")
+    )
 
     # Sign-in: how long a local user stays signed in (across reloads and new tabs) before they
     # must sign in again. Signing out or a changed password ends it sooner.

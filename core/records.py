@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.answer.types import AnswerResult, Source
 from core.vocab import DocumentStatus, Rating, is_review
@@ -96,13 +96,34 @@ class FeedbackEntry:
         )
 
 
+DecisionKind = Literal["approved", "corrected", "rejected"]
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    """An answer's current review decision (core/learn/review.py folds it from the log)."""
+
+    kind: DecisionKind
+    reviewer: str | None
+    at: datetime
+    feedback_id: int
+    reason: str | None  # the reviewer's comment; for a rejection, why
+    answer: str | None  # the text the expert stands by (None when rejected)
+
+
 @dataclass(frozen=True)
 class ReviewItem:
-    """An answer in the review queue with all its feedback, oldest first."""
+    """An answer in the review queue with all its feedback, oldest first; the conversation
+    turns before it (question, answer), its current decision, why it is stale if an approved
+    answer's passages changed, and the other answers to the same question grouped under it."""
 
     answer: AnswerResult
     created_at: datetime
     feedback: tuple[FeedbackEntry, ...]
+    history: tuple[tuple[str, str], ...] = ()
+    decision: ReviewDecision | None = None
+    stale: str | None = None
+    repeats: tuple[str, ...] = ()
 
     @property
     def reviewed(self) -> bool:
@@ -158,6 +179,12 @@ FEEDBACK_COLUMNS = (
     "citation_verdicts",
     "role",
     "user",
+    "source",
+    "decision",
+    "reviewer",
+    "standalone_question",
+    "prompt_version",
+    "documents",
     "confidence",
     "confidence_label",
     "generator",
@@ -178,7 +205,9 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         writer.writerow(
             {
-                key: json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+                key: json.dumps(value, ensure_ascii=False)
+                if isinstance(value, dict | list)
+                else value
                 for key, value in row.items()
             }
         )

@@ -64,7 +64,7 @@ class Loupe:
         self.ingestor.recover_interrupted()
         self._documents = DocumentService(self.settings, self.db, self.store, self.ingestor)
         self._review = ReviewService(self.settings, self.db, self.embeddings, self.chain.retriever)
-        self._ask = AskService(self.settings, self.db, self.chain, self._review.annotate)
+        self._ask = AskService(self.settings, self.db, self.chain, self._review.verified_answer)
         self._insights = InsightsService(
             self.settings,
             self.db,

@@ -207,7 +207,9 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
     """One answer; a low-confidence one shows its passages before the text."""
     answer_id = result.answer_id or ""
     verified = result.verified or st.session_state.get(VERIFIED, {}).get(answer_id)
-    if verified is not None:
+    if result.generator == "verified":
+        st.markdown(":material/verified: " + _("**Expert-verified answer**"))
+    elif verified is not None:
         show_verified(verified)
     shared.answer_notices(result)
     low = result.confidence.label == "low"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
@@ -50,6 +51,16 @@ _CONDENSE_SHARE = 0.5
 Generated = tuple[str, GeneratorKind, str | None, dict[str, Any], str | None]
 
 
+@dataclass(frozen=True)
+class Condensed:
+    """A question made standalone, with the deadline its answer must also meet."""
+
+    standalone: str
+    failure: Exception | None
+    deadline: Deadline
+    seconds: float
+
+
 def format_history(history: Sequence[tuple[str, str]]) -> str:
     turns = history[-_MAX_HISTORY_TURNS:]
     return "\n".join(f"{'User' if role == 'user' else 'Assistant'}: {text}" for role, text in turns)
@@ -77,6 +88,14 @@ class RagChain:
         if chat_model is not None:
             self.condense_chain = CONDENSE.template | chat_model | StrOutputParser()
             self.answer_chain = ANSWER.template | chat_model
+
+    def prepare(self, question: str, history: Sequence[tuple[str, str]]) -> Condensed:
+        """Start a question: its deadline (one budget for every model call it makes) and its
+        standalone form."""
+        start = time.perf_counter()
+        deadline = self.guard.deadline()
+        standalone, failure = self.condense(question, history, deadline)
+        return Condensed(standalone, failure, deadline, time.perf_counter() - start)
 
     def condense(
         self,
@@ -126,13 +145,20 @@ class RagChain:
         *,
         history: Sequence[tuple[str, str]] = (),
         filters: SearchFilter | None = None,
+        condensed: Condensed | None = None,
     ) -> Iterator[AskEvent]:
+        """`condensed`: the question already condensed by the caller with `prepare` (who
+        checked it against the verified answers first), so a follow-up is not condensed twice
+        and condense and answer share one budget."""
         timings: dict[str, float] = {}
-        start = time.perf_counter()
-        # One budget for every model call this question makes, condense and answer.
-        deadline = self.guard.deadline()
-        standalone, condense_failure = self.condense(question, history, deadline)
-        timings["condense"] = time.perf_counter() - start
+        start = time.perf_counter() - (condensed.seconds if condensed else 0.0)
+        condensed = condensed or self.prepare(question, history)
+        standalone, condense_failure, deadline = (
+            condensed.standalone,
+            condensed.failure,
+            condensed.deadline,
+        )
+        timings["condense"] = condensed.seconds
 
         mark = time.perf_counter()
         retriever = self.retriever.model_copy(update={"filters": filters})
@@ -171,6 +197,7 @@ class RagChain:
                 vector_score=p.metadata.get("vector_score"),
                 cited=n in parsed.cited,
                 flagged=flagged[n - 1],
+                content_hash=p.metadata.get("content_hash"),
             )
             for n, p in enumerate(passages, start=1)
         ]

@@ -65,6 +65,7 @@ def hit_to_document(hit: Hit) -> Document:
             "page": chunk.page,
             "heading": chunk.heading,
             "position": chunk.position,
+            "content_hash": chunk.content_hash,
             "tags": list(chunk.tags),
             "score": hit.score,
             "keyword_score": hit.keyword_score,

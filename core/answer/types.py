@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from core.answer.prompts import NO_ANSWER
 
-GeneratorKind = Literal["llm", "extractive", "fallback", "none"]
+# `verified`: an expert-verified answer served as it was verified, with no generation.
+GeneratorKind = Literal["llm", "extractive", "fallback", "none", "verified"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Source:
     vector_score: float | None
     cited: bool = False
     flagged: bool = False
+    # The version (content hash) of the document the passage was quoted from, so exports and
+    # reviews can tell which version an answer rested on.
+    content_hash: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

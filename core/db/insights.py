@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.models import Answer, Feedback, Rating
 from core.records import Miss, Report
+from core.vocab import is_review
 
 # Most recent misses considered for "what the documents don't cover": enough for weeks of
 # use, few enough to cluster at once.
@@ -307,6 +308,17 @@ def most_cited_documents(
 # Export ----------------------------------------------------------------------------------
 
 
+def _decision(fb: Feedback) -> str | None:
+    """What a review row decided (approved, corrected, rejected); chat reactions decide nothing."""
+    if not is_review(fb.role, fb.source):
+        return None
+    if fb.edited_answer:
+        return "corrected"
+    if fb.rating is not None:
+        return "approved" if fb.rating == Rating.up else "rejected"
+    return None
+
+
 def feedback_rows(
     s: Session, workspace: str, *, since: datetime | None = None
 ) -> list[dict[str, Any]]:
@@ -332,6 +344,16 @@ def feedback_rows(
             "citation_verdicts": dict(fb.citation_verdicts or {}),
             "role": fb.role,
             "user": fb.user,
+            "source": fb.source,
+            "decision": _decision(fb),
+            "reviewer": fb.user if is_review(fb.role, fb.source) else None,
+            "standalone_question": answer.standalone_question,
+            "prompt_version": answer.prompt_version,
+            "documents": [
+                {"document": src.get("document"), "content_hash": src.get("content_hash")}
+                for src in answer.sources
+                if src.get("cited")
+            ],
             "confidence": answer.confidence,
             "confidence_label": answer.confidence_label,
             "generator": answer.generator,

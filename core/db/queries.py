@@ -196,15 +196,17 @@ def _text_or_none(value: str | None) -> str | None:
 
 
 def _check_verdicts(answer: Answer, verdicts: dict[str, Any]) -> None:
-    cited = {str(source.get("n")) for source in answer.sources if source.get("cited")}
+    """A verdict may judge any passage the answer was given, cited or not: an expert who sees
+    that an uncited passage holds the answer says so, and retrieval learns to rank it first."""
+    given = {str(source.get("n")) for source in answer.sources}
     for n, verdict in verdicts.items():
         if verdict not in set(Verdict):
             raise ValueError(
-                f"verdict for citation [{n}] must be one of {[v.value for v in Verdict]}"
+                f"verdict for passage [{n}] must be one of {[v.value for v in Verdict]}"
             )
-        if n not in cited:
+        if n not in given:
             raise ValueError(
-                f"citation [{n}] is not cited in this answer (cited: {sorted(cited) or 'none'})"
+                f"passage [{n}] was not given to this answer (given: {sorted(given) or 'none'})"
             )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK = 0
+EXIT_GATE_FAILED = 1
 
 
 def _positive(text: str) -> int:
@@ -47,6 +48,11 @@ def add_eval_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         const="",
         help="replay an exported eval set (default: the one in the current data directory)",
     )
+    what.add_argument(
+        "--matching",
+        metavar="FILE",
+        help="verified-answer matching on a SQuAD-format file: false offers, paraphrase recall",
+    )
     what.add_argument("--compare", nargs=2, metavar=("A", "B"), help="B − A for two records")
     p.add_argument("--limit-queries", type=_positive, help="BEIR: only the first N queries")
     p.add_argument(
@@ -56,6 +62,19 @@ def add_eval_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--limit-questions", type=_positive, help="SQuAD: only the first N questions")
     p.add_argument("--alpha", type=_share, help="hybrid alpha for this run (default: configured)")
+    p.add_argument(
+        "--fail-below",
+        type=_share,
+        metavar="X",
+        help="--feedback: exit 1 when agreement with approved answers is below X (0-1) or "
+        "below the last passing run",
+    )
+    p.add_argument(
+        "--simulate-verdicts",
+        action="store_true",
+        help="--squad/--beir: a simulated expert judges passages on half the questions; "
+        "hit@1 before and after",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -87,10 +106,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError("--limit-queries and --limit-corpus apply to --beir only.")
     if args.limit_questions and not args.squad:
         raise ValueError("--limit-questions applies to --squad only.")
+    if args.fail_below is not None and args.feedback is None:
+        raise ValueError("--fail-below applies to --feedback only.")
+    if args.simulate_verdicts and not (args.squad or args.beir):
+        raise ValueError("--simulate-verdicts applies to --squad and --beir.")
     if args.compare:
         return _compare(args, Path(args.compare[0]), Path(args.compare[1]))
     settings = get_settings()
     progress = _progress()
+    if args.simulate_verdicts:
+        return _simulate(args, settings, progress)
     if args.beir:
         record = run_beir(
             Path(args.beir),
@@ -110,11 +135,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
             progress=progress,
         )
         text = _answers_text(record)
+    elif args.matching:
+        from core.evaluation.matching import matching_text, run_matching
+
+        record = run_matching(Path(args.matching), settings)
+        text = matching_text(record)
     else:
         path = Path(args.feedback) if args.feedback else None
         record = run_feedback(settings, path, alpha=args.alpha, progress=progress)
         text = _answers_text(record)
+        if args.fail_below is not None:
+            return _gate(args, record, text)
     print(json.dumps(record, indent=2, ensure_ascii=False) if args.json else text)
+    return EXIT_OK
+
+
+def _gate(args: argparse.Namespace, record: dict[str, Any], text: str) -> int:
+    from core.evaluation.gate import check
+
+    result = check(record, args.fail_below)
+    if args.json:
+        print(json.dumps(record, indent=2, ensure_ascii=False))
+    else:
+        previous = "none" if result.previous is None else f"{result.previous:.1%}"
+        verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.reasons)
+        print(
+            f"{text}\n\nregression gate: agreement {result.agreement:.1%}, floor "
+            f"{result.threshold:.1%}, last passing run {previous} -> {verdict}"
+        )
+    return EXIT_OK if result.passed else EXIT_GATE_FAILED
+
+
+def _simulate(args: argparse.Namespace, settings: Any, progress: Any) -> int:
+    from core.evaluation.simulate import run_simulated_verdicts
+
+    if args.squad:
+        options: dict[str, Any] = {"limit_questions": args.limit_questions, "progress": progress}
+        record = run_simulated_verdicts("squad", Path(args.squad), settings, **options)
+    else:
+        options = {
+            "limit_queries": args.limit_queries,
+            "limit_corpus": args.limit_corpus,
+            "progress": progress,
+        }
+        record = run_simulated_verdicts("beir", Path(args.beir), settings, **options)
+    if args.json:
+        print(json.dumps(record, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    m = record["metrics"]
+    lines = [f"simulated verdicts on {record['dataset']['name']}, k {m['k']}", ""]
+    for half in ("taught", "untouched"):
+        h = m[half]
+        lines.append(
+            f"{half:<10} {h['questions']:>5} questions  hit@1 {h['hit@1_before']} -> "
+            f"{h['hit@1_after']} ({h['delta_points']:+} points)  misses fixed "
+            f"{h['misses_fixed']}  hits broken {h['hits_broken']}"
+        )
+    t = m["taught"]
+    lines.append(
+        f"taught with gold retrieved but not first: {t['gold_retrieved_not_first']}, "
+        f"now first: {t['of_those_now_first']} ({t['share_fixed']})"
+    )
+    print("\n".join(lines + _footer(record)))
     return EXIT_OK
 
 

@@ -73,6 +73,9 @@ def run_feedback(
     finally:
         loupe.close()
     metrics = answer_metrics(rows, current.retrieval_k)
+    # What the regression gate (core/evaluation/gate.py) judges: how often the replayed answer
+    # still agrees with the one the expert stands by.
+    metrics["agreement"] = round(sum(r.f1 >= RIGHT_F1 for r in rows) / len(rows), 4)
     with_documents = sum(1 for item in items if item.document_ids)
     return save_record(
         "feedback",

@@ -3,6 +3,7 @@ and learn from it, and read conversations back."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any, cast
@@ -20,6 +21,8 @@ from core.stores.base import SearchFilter
 from core.vocab import Role
 
 _SOURCE_FIELDS = {f.name for f in fields(Source)}
+# (question, standalone question, filters) → (verified result to serve, or why one was not)
+VerifiedLookup = Callable[[str, str, SearchFilter | None], tuple[AnswerResult | None, str | None]]
 
 
 class AskService:
@@ -28,14 +31,14 @@ class AskService:
         settings: Settings,
         db: Database,
         chain: RagChain,
-        annotate: Callable[[AnswerResult], None],
+        verified: VerifiedLookup,
     ) -> None:
-        """`annotate` adds what feedback has learned to a finished result (a verified answer
-        to the same question) before it is saved."""
+        """`verified` finds the expert-verified answer to a question before anything is
+        generated (ReviewService.verified_answer)."""
         self.settings = settings
         self.db = db
         self.chain = chain
-        self.annotate = annotate
+        self.verified = verified
 
     def ask_stream(
         self,
@@ -66,9 +69,23 @@ class AskService:
         filters: SearchFilter | None,
         actor: Actor,
     ) -> Iterator[AskEvent]:
-        for event in self.chain.stream(question, history=history or (), filters=filters):
+        started = time.perf_counter()
+        condensed = self.chain.prepare(question, history or ())
+        served, notice = self.verified(question, condensed.standalone, filters)
+        if served is not None:
+            # A match is the answer: no retrieval, no generation, no LLM call.
+            served.timings["total"] = time.perf_counter() - started
+            yield AskEvent("token", served.answer)
+            served.answer_id = self._save(served, conversation_id, filters, actor.name)
+            yield AskEvent("done", result=served)
+            return
+        events = self.chain.stream(
+            question, history=history or (), filters=filters, condensed=condensed
+        )
+        for event in events:
             if event.kind == "done" and event.result is not None:
-                self.annotate(event.result)
+                if notice:
+                    event.result.notice = " ".join(filter(None, [event.result.notice, notice]))
                 event.result.answer_id = self._save(
                     event.result, conversation_id, filters, actor.name
                 )

@@ -59,7 +59,8 @@ def test_queue_shows_thumbs_down_first_with_answer_passages_and_feedback(
     assert at.subheader[0].value == HOTEL_QUESTION
     answer_column, passages_column = at.columns[-2:]
     assert "190 euros" in " ".join(t.value for t in answer_column.text)
-    assert "uma (user)" in " ".join(c.value for c in answer_column.caption)
+    assert "uma (user, " in " ".join(c.value for c in answer_column.caption)
+    assert "Not reviewed yet." in texts(at)
     assert "too vague" in texts(at)
     assert passages_column.expander[0].label.startswith(_shared.inert("[1] travel.md"))
 
@@ -90,7 +91,7 @@ def test_approve_with_citation_verdicts_verifies_the_answer(
     # The approved answer is offered to whoever asks the same question next.
     chat = run(make_app(signed_in="ursula"))
     run(chat.chat_input[0].set_value(HOTEL_QUESTION))
-    assert "An expert verified an answer to this question" in texts(chat)
+    assert "Expert-verified answer" in texts(chat)
     assert "Verified by erin" in texts(chat)
 
 
@@ -104,7 +105,8 @@ def test_edit_saves_the_correction(documents: Loupe, asked: dict[str, str]) -> N
     [row] = expert_rows(documents)
     assert row.edited_answer == "Oslo hotels: up to 190 euros a night [1]."
     assert row.rating is None
-    assert documents.export("preferences")[0]["chosen"] == row.edited_answer
+    chosen = documents.export("preferences")[0]["chosen"]
+    assert chosen == [{"role": "assistant", "content": row.edited_answer}]
 
 
 def test_reject_needs_a_reason(documents: Loupe, asked: dict[str, str]) -> None:
@@ -144,3 +146,34 @@ def test_filters_narrow_the_queue(documents: Loupe, asked: dict[str, str]) -> No
     at.date_input(key="review_dates").set_value((long_ago, long_ago + timedelta(days=10)))
     run(at)
     assert "Nothing to review with these filters." in texts(at)
+
+
+def test_a_rejected_answer_reads_as_rejected_and_the_form_starts_from_it(
+    documents: Loupe, asked: dict[str, str]
+) -> None:
+    answer_id = asked[HOTEL_QUESTION]
+    documents.review(answer_id, "reject", reason="Wrong city's row.", actor=Actor("erin", "expert"))
+    at = review_page()
+    assert queue_questions(at) == [LEAVE_QUESTION]  # decided: out of the queue
+    at.toggle(key="review_include_reviewed").set_value(True)
+    run(at)
+    assert at.dataframe(key="review_table").value["Status"].tolist()[0] == "rejected"
+    assert "Rejected by erin" in texts(at) and "Reason: Wrong city's row." in texts(at)
+    assert at.radio(key=f"review_decision_{answer_id}").value == "reject"
+    assert at.text_input(key=f"review_reason_{answer_id}").value == "Wrong city's row."
+
+
+def test_a_follow_up_shows_the_conversation_before_it(documents: Loupe) -> None:
+    conversation = documents.new_conversation(actor=UMA)
+    documents.ask(HOTEL_QUESTION, conversation_id=conversation, actor=UMA)
+    follow_up = documents.ask("and meals?", conversation_id=conversation, actor=UMA)
+    at = review_page()
+    questions = queue_questions(at)
+    at.session_state["review_table"] = {
+        "selection": {"rows": [questions.index(follow_up.standalone_question)]}
+    }
+    run(at)
+    assert at.subheader[0].value == follow_up.standalone_question
+    assert "Conversation before (1 turn)" in [e.label for e in at.expander]
+    assert f"Asked: {HOTEL_QUESTION}" in texts(at)
+    assert "Asked “and meals?”" in texts(at)

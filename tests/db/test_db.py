@@ -297,8 +297,8 @@ def test_feedback_is_append_only(db: Database) -> None:
         ({"rating": "meh"}, "rating must be one of"),
         ({"rating": "up", "role": "owner"}, "role must be one of"),
         ({"citation_verdicts": {"1": "maybe"}}, "must be one of"),
-        ({"citation_verdicts": {"2": "supports"}}, r"citation \[2\] is not cited"),
-        ({"citation_verdicts": {9: "supports"}}, r"citation \[9\] is not cited"),
+        ({"citation_verdicts": {9: "supports"}}, r"passage \[9\] was not given"),
+        ({"citation_verdicts": {"4": "supports"}}, r"passage \[4\] was not given"),
     ],
 )
 def test_feedback_validation(db: Database, fields: dict[str, Any], message: str) -> None:
@@ -407,3 +407,11 @@ def test_session_commits_or_rolls_back(db: Database) -> None:
 
     with db.session() as s:
         assert [d.name for d in q.list_documents(s, "default")] == ["kept.pdf"]
+
+
+def test_a_verdict_may_judge_an_uncited_passage(db: Database) -> None:
+    # An expert who sees the answer in a passage the answer did not cite can say so.
+    with db.session() as s:
+        answer_id = add_answer(s).id
+        row = q.add_feedback(s, answer_id, citation_verdicts={"2": "supports"}, role="expert")
+        assert row.citation_verdicts == {"2": "supports"}

@@ -1,8 +1,10 @@
-"""Expert feedback changes what Loupe does: verified answers are offered again, passages judged
-unsupportive are demoted, and the feedback exports as datasets. Real SQL, store and model."""
+"""Expert feedback changes what Loupe does: a verified answer is served as the answer to the
+same question, passages judged unsupportive are demoted, and the feedback exports as datasets.
+Real SQL, store and model."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +13,10 @@ import pytest
 
 from core.auth import Actor
 from core.config import Settings
-from core.feedback import BOOST_HALF_LIFE_DAYS, UNSUPPORT_PENALTY, retrieval_boosts
 from core.ingest.pipeline import IngestItem
+from core.learn.boosts import BOOST_HALF_LIFE_DAYS, UNSUPPORT_PENALTY
+from core.learn.state import LearnedState
+from core.learn.verified import CANDIDATE_SIMILARITY
 from core.service import Loupe
 
 POLICY = IngestItem(
@@ -35,9 +39,10 @@ def loupe(tmp_path: Path, db_url: str) -> Iterator[Loupe]:
     engine.close()
 
 
-def test_expert_edit_is_offered_for_the_same_question(loupe: Loupe) -> None:
+def test_expert_edit_is_served_for_the_same_question(loupe: Loupe) -> None:
     first = loupe.ask(QUESTION)
-    assert first.verified is None
+    assert first.verified is None and first.generator == "extractive"
+    cited = first.sources[0]
     loupe.feedback(
         first.answer_id or "",
         edited_answer="New hires get 25 days [1].",
@@ -45,11 +50,15 @@ def test_expert_edit_is_offered_for_the_same_question(loupe: Loupe) -> None:
         actor=DANA,
     )
     again = loupe.ask("How many days of paid annual leave do new employees receive?")
+    # The verified answer is the answer: not generated, cited to the passage it was verified on.
+    assert again.generator == "verified" and again.answer == "New hires get 25 days [1]."
+    assert [(s.n, s.chunk_id, s.cited) for s in again.sources] == [(1, cited.chunk_id, True)]
     assert again.verified is not None
-    assert again.verified.answer == "New hires get 25 days [1]."
     assert again.verified.expert == "dana" and again.verified.question == QUESTION
-    assert again.verified.similarity >= 0.92
-    assert loupe.ask("Can unused leave be carried over?").verified is None
+    assert again.verified.similarity >= CANDIDATE_SIMILARITY
+    assert again.answer_id and again.answer_id != first.answer_id  # recorded like any answer
+    other = loupe.ask("Can unused leave be carried over?")
+    assert other.verified is None and other.generator == "extractive"
 
 
 def test_user_feedback_does_not_verify_and_expert_thumbs_down_withdraws(loupe: Loupe) -> None:
@@ -75,17 +84,20 @@ def test_unsupportive_passage_is_demoted(loupe: Loupe) -> None:
     rank = {s.chunk_id: s.n for s in after.sources}
     assert rank[new.chunk_id] < rank[old.chunk_id]
     assert rank[old.chunk_id] >= old.n
+    # Demoted, never removed: a search only it answers still finds it.
+    found = loupe.chain.retriever.search("Under the 2019 rules")
+    assert old.chunk_id in [hit.chunk.id for hit in found]
 
 
 def test_boosts_decay_with_age(loupe: Loupe) -> None:
     answer = loupe.ask(QUESTION)
     loupe.feedback(answer.answer_id or "", citation_verdicts={"1": "does_not_support"}, role="user")
     chunk = answer.sources[0].chunk_id
-    with loupe.db.session() as s:
-        fresh = retrieval_boosts(s, "default")[chunk]
-        later = retrieval_boosts(
-            s, "default", now=datetime.now(UTC) + timedelta(days=BOOST_HALF_LIFE_DAYS)
-        )[chunk]
+    state = LearnedState(loupe.db, "default", loupe.embeddings)
+    state.refresh()
+    fresh = state.boosts[chunk]
+    state.refresh(now=datetime.now(UTC) + timedelta(days=BOOST_HALF_LIFE_DAYS))
+    later = state.boosts[chunk]
     assert fresh == pytest.approx(UNSUPPORT_PENALTY, rel=1e-3)
     assert later == pytest.approx(UNSUPPORT_PENALTY / 2, rel=1e-2)
 
@@ -107,14 +119,28 @@ def test_exports(loupe: Loupe) -> None:
 
     pairs = loupe.export("preferences")
     assert len(pairs) == 1
-    assert pairs[0]["chosen"] == edit and pairs[0]["rejected"] == answer.answer
+    assert pairs[0]["chosen"] == [{"role": "assistant", "content": edit}]
+    assert pairs[0]["rejected"] == [{"role": "assistant", "content": answer.answer}]
 
     evaluation = {row["question"]: row for row in loupe.export("eval")}
     assert evaluation[QUESTION]["answer"] == edit
     cited_docs = {c.document_id for c in answer.citations}
     assert set(evaluation[QUESTION]["document_ids"]) == cited_docs  # type: ignore[arg-type]
+    assert evaluation[QUESTION]["decision"] == "corrected"
+    assert all(d["content_hash"] for d in evaluation[QUESTION]["documents"])  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
         loupe.export("nonsense")
+
+    # The feedback export says what each row decided, where it was given, and on what versions.
+    rows = [json.loads(line) for line in loupe.export_feedback("jsonl").splitlines()]
+    assert [(r["decision"], r["source"]) for r in rows] == [
+        ("corrected", "api"),
+        ("approved", "api"),
+    ]
+    assert rows[0]["reviewer"] is None or isinstance(rows[0]["reviewer"], str)
+    assert rows[0]["prompt_version"] == answer.prompt_version
+    assert rows[0]["standalone_question"] == QUESTION
+    assert rows[0]["documents"] and all(d["content_hash"] for d in rows[0]["documents"])
 
 
 def test_chat_reactions_from_an_admin_are_not_reviews(loupe: Loupe) -> None:
@@ -128,8 +154,10 @@ def test_chat_reactions_from_an_admin_are_not_reviews(loupe: Loupe) -> None:
         source="chat",
     )
     assert loupe.ask(QUESTION).verified is None
-    queue = {item.answer.answer_id: item for item in loupe.review_queue()}
-    assert not queue[answer.answer_id].reviewed
+    # Both answers to the question are one group in the queue, and neither is reviewed.
+    [group] = loupe.review_queue(reviewed=False)
+    assert {group.answer.answer_id, *group.repeats} >= {answer.answer_id}
+    assert group.decision is None and not group.reviewed
     assert loupe.review_progress()[0] == 0
     loupe.feedback(answer.answer_id or "", rating="up", role="expert", source="review")
     assert loupe.ask(QUESTION).verified is not None
