@@ -155,7 +155,7 @@ def test_unanswerable_and_low_confidence_answers_warn_and_show_passages_first(
     assert "No passage in the documents is close enough" in reply.info[0].value
     order = node_order(reply)
     passages = next(i for i, node in enumerate(order) if node.type == "expander")
-    answer_text = next(t for t in reply.text if t.value == "The documents do not say.")
+    answer_text = next(m for m in reply.markdown if m.value == "The documents do not say.")
     assert passages < order.index(answer_text)
     assert reply.expander[0].proto.expanded
 
@@ -169,7 +169,7 @@ def test_unanswerable_and_low_confidence_answers_warn_and_show_passages_first(
     assert "Low confidence: read the passages below" in reply.warning[0].value
     order = node_order(reply)
     first_passage = next(i for i, node in enumerate(order) if node.type == "expander")
-    answer_text = next(t for t in order if t.type == "text" and "25 days" in t.value)
+    answer_text = next(t for t in order if t.type == "markdown" and "25 days" in t.value)
     assert first_passage < order.index(answer_text)
     assert reply.expander[0].proto.expanded
 

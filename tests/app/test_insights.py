@@ -188,7 +188,7 @@ WORLD_CUP = (
 
 def test_what_the_documents_dont_cover(history: Loupe) -> None:
     for question in WORLD_CUP:
-        assert history.ask(question, user="uma").abstained
+        assert history.ask(question, actor=UMA).abstained
     at = on_page(make_app(), "pages/insights.py")
     assert "What the documents don't cover" in [h.value for h in at.subheader]
     table = next(df.value for df in at.dataframe if "Also asked as" in df.value.columns)

@@ -8,11 +8,13 @@ from fpdf import FPDF
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
+from core.auth import Actor
 from core.ingest.pipeline import IngestItem
 from core.service import Loupe
 from tests.app.support import LEAVE_QUESTION, make_app, run, texts
 
 BIKE = "Where is the secure bicycle room?"
+UMA = Actor("uma", "user")
 
 
 def commuting_pdf() -> IngestItem:
@@ -40,7 +42,7 @@ def source_page(signed_in: str | None, answer_id: str, n: int = 1) -> AppTest:
 
 def test_a_pdf_citation_opens_at_its_page_with_a_download(documents: Loupe) -> None:
     documents.ingest([commuting_pdf()])
-    answer = documents.ask(BIKE, user="uma")
+    answer = documents.ask(BIKE, actor=UMA)
     [cited] = [s for s in answer.citations if s.document == "commuting.pdf"]
     assert cited.page == 2
     at = source_page("uma", answer.answer_id or "", cited.n)
@@ -55,7 +57,7 @@ def test_a_pdf_citation_opens_at_its_page_with_a_download(documents: Loupe) -> N
 
 
 def test_other_formats_show_the_passage_in_context(documents: Loupe) -> None:
-    answer = documents.ask(LEAVE_QUESTION, user="uma")
+    answer = documents.ask(LEAVE_QUESTION, actor=UMA)
     at = source_page("uma", answer.answer_id or "")
     [cited] = answer.citations
     passage = next(b for b in at.main if getattr(b, "type", None) == "flex_container")
@@ -66,7 +68,7 @@ def test_other_formats_show_the_passage_in_context(documents: Loupe) -> None:
 
 
 def test_only_readers_of_the_answer_may_open_its_source(documents: Loupe) -> None:
-    answer = documents.ask(LEAVE_QUESTION, user="uma")
+    answer = documents.ask(LEAVE_QUESTION, actor=UMA)
     refused = source_page("ursula", answer.answer_id or "")
     assert refused.error[0].value == "This answer was given to someone else."
     assert not refused.get("download_button")
@@ -76,7 +78,7 @@ def test_only_readers_of_the_answer_may_open_its_source(documents: Loupe) -> Non
 
 
 def test_a_deleted_documents_source_shows_the_quote_only(documents: Loupe) -> None:
-    answer = documents.ask(LEAVE_QUESTION, user="uma")
+    answer = documents.ask(LEAVE_QUESTION, actor=UMA)
     [cited] = answer.citations
     documents.delete_document(cited.document_id)
     at = source_page("uma", answer.answer_id or "")
