@@ -163,11 +163,6 @@ def when(moment: datetime) -> str:
     return str(where.datetime_formats["short"]).format(time, day)
 
 
-def day(moment: datetime) -> str:
-    """A calendar day in the language's medium form: `Dec 1, 2026` / `2026년 12월 1일`."""
-    return dates.format_skeleton("yMMMd", moment.astimezone(), locale=locale())
-
-
 # Text made in `core` -------------------------------------------------------------------------
 #
 # Core speaks English (its messages go to logs, the command line and the evaluation too). The
