@@ -136,8 +136,10 @@ def highlighted(png: bytes) -> bool:
     return any(colour == HIGHLIGHT_EDGE[:3] for _, colour in colours)
 
 
-def upload(page: Page, path: Path, say: Say) -> None:
-    """Choose a file through the uploader's own file chooser and index it."""
+def upload(page: Page, path: Path, say: Say | None = None) -> None:
+    """Choose a file through the uploader's own file chooser and index it (the page in
+    `say`'s language, English by default)."""
+    say = say or Say("en")
     uploader = page.get_by_test_id("stFileUploader")
     with page.expect_file_chooser() as chooser:
         uploader.get_by_role("button", name="Upload", exact=True).click()
