@@ -179,7 +179,11 @@ class ReviewService:
             for a in rows:
                 entries = tuple(FeedbackEntry.from_row(fb) for fb in a.feedback)
                 decision = current_decision(a.answer, [_event(e) for e in entries])
-                stale = self._stale(a.id) if decision and decision.answer is not None else None
+                stale = (
+                    self._stale(a.id, decision.answer)
+                    if decision and decision.answer is not None
+                    else None
+                )
                 if reviewed is False and not self._needs_review(a, entries, decision, stale):
                     continue
                 earlier = (
@@ -202,20 +206,29 @@ class ReviewService:
             queue.append(dataclasses.replace(lead, repeats=others))
         return queue[:limit]
 
-    def _stale(self, answer_id: str) -> str | None:
-        """Why an approved answer's passages are no longer current, or None."""
+    def _stale(self, answer_id: str, text: str | None = None) -> str | None:
+        """Why the passages a verified answer rests on are no longer current, or None. Those
+        are the passages its verified text cites (an expert's correction may cite a passage
+        the original answer did not), else the ones the answer cited."""
         record = self.learned.answer(answer_id)
         if record is None:
             with self.db.session() as s:
                 record = learning.answer_records(s, [answer_id]).get(answer_id)
         if record is None:
             return None
-        cited = [p for p in record.sources if p.get("cited")]
+        if text is None:
+            verified = next(
+                (v for v in self.learned.index.answers if v.answer_id == answer_id), None
+            )
+            text = verified.answer if verified is not None else record.answer
+        passages = resolve(text, record.sources).passages or [
+            p for p in record.sources if p.get("cited")
+        ]
         with self.db.session() as s:
             versions = learning.document_versions(
-                s, sorted({str(p.get("document_id")) for p in cited})
+                s, sorted({str(p.get("document_id")) for p in passages})
             )
-        return stale_reason(cited, versions)
+        return stale_reason(passages, versions)
 
     def _needs_review(
         self,
