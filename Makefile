@@ -1,14 +1,15 @@
 # Two commands do all set-up on a fresh machine (Python 3.11 and the package registries):
 #   make run   - create the virtualenv, install, start the app
 #   make test  - install what the tests need (Python and Debian packages), then run them all
-# and `make bench` runs the benchmarks (bench/) and rewrites bench/RESULTS.md.
+# `make messages` collects new UI text for translation (locales/), and `make bench` runs the
+# benchmarks (bench/) and rewrites bench/RESULTS.md.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
 
-.PHONY: run test bench eval lint typecheck install install-dev install-bench system-deps
+.PHONY: run test bench eval lint typecheck install install-dev install-bench system-deps messages
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -59,6 +60,14 @@ test: install-dev system-deps lint typecheck
 EVAL_FAIL_BELOW ?= 0.8
 eval:
 	$(PY) -m core eval --feedback --fail-below $(EVAL_FAIL_BELOW)
+
+# After changing UI text: collect every _()/ngettext()/N_() string (babel.cfg says where) and
+# add the new ones to each catalogue under locales/, untranslated; then translate them there.
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+	  -o $(VENV)/loupe.pot .
+	$(VENV)/bin/pybabel update -i $(VENV)/loupe.pot -d locales -D loupe --width 100 \
+	  --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 
 bench: install-bench
 	$(PY) -m bench.run_all

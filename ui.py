@@ -14,12 +14,14 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+import i18n
 from core.answer.types import AnswerResult, AskEvent, Confidence, Source
 from core.auth import SINGLE_USER, Actor, AuthConfig, LocalUser, require
 from core.ingest.pipeline import IngestProgress
 from core.service import Loupe
 from core.services.signin import COOKIE
 from core.vocab import Verdict
+from i18n import N_, _
 
 # Session-state keys that more than one file reads.
 ACTOR = "actor"  # the Actor app.py resolved for this run
@@ -36,7 +38,16 @@ CONFIDENCE_ICONS = {
     "medium": ":material/help:",
     "low": ":material/warning:",
 }
-VERDICT_LABELS = {Verdict.supports: "Supports", Verdict.does_not_support: "Does not support"}
+VERDICT_LABELS = {
+    Verdict.supports: N_("Supports"),
+    Verdict.does_not_support: N_("Does not support"),
+}
+CONFIDENCE_LABELS = {
+    "high": N_("likely right"),
+    "medium": N_("may be right"),
+    "low": N_("likely wrong"),
+}
+ROLE_NAMES = {"user": N_("user"), "expert": N_("expert"), "admin": N_("admin")}
 # The characters that open Markdown, HTML, LaTeX or Streamlit-directive syntax anywhere in a
 # line (escaped with a backslash, as CommonMark allows for any ASCII punctuation), and a colon
 # that starts a word (`:material/icon:`, `:smile:`). `!`, `(` and `)` need no escape once `[`
@@ -52,13 +63,43 @@ _WORD_JOINER = "\u2060"
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 
 
-@st.cache_resource(
-    show_spinner="Starting Loupe: loading the embedding model…", on_release=Loupe.close
-)
-def engine() -> Loupe:
+@st.cache_resource(show_spinner=False, on_release=Loupe.close)
+def _engine() -> Loupe:
     """One engine per process, shared by every session: the embedding model and the stores are
     expensive to load and safe to share."""
     return Loupe()
+
+
+_started = False  # whether this process has an engine yet (then no spinner is needed)
+
+
+def engine() -> Loupe:
+    """The process's engine; the first call says what it is waiting for (in the visitor's
+    language, which a cache decorator's fixed spinner text could not)."""
+    global _started
+    if _started:
+        return _engine()
+    with st.spinner(_("Starting Loupe: loading the embedding model…")):
+        loupe = _engine()
+    _started = True
+    return loupe
+
+
+def verdict_label(verdict: str) -> str:
+    return _(VERDICT_LABELS[verdict]) if verdict in VERDICT_LABELS else verdict
+
+
+def verdict_labels() -> Callable[[object], str]:
+    """The verdict control's `format_func` (see `i18n.labels`)."""
+    return i18n.labels(VERDICT_LABELS)
+
+
+def confidence_label(label: str) -> str:
+    return _(CONFIDENCE_LABELS[label]) if label in CONFIDENCE_LABELS else label
+
+
+def role_name(role: str) -> str:
+    return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
 
 
 # Sign-in -----------------------------------------------------------------------------------
@@ -126,7 +167,13 @@ def write_pending_cookie() -> None:
     update = st.session_state.pop(COOKIE_UPDATE, None)
     if update is not None:
         token, max_age = update
-        _cookie_writer(data={"name": COOKIE, "value": token, "max_age": max_age})
+        set_cookie(COOKIE, token, max_age)
+
+
+def set_cookie(name: str, value: str, max_age: int, key: str | None = None) -> None:
+    """Have the browser store a cookie (an empty value and no age clear it); `key` tells
+    two cookies set in one run apart."""
+    _cookie_writer(data={"name": name, "value": value, "max_age": max_age}, key=key)
 
 
 def require_role(role: str) -> Actor:
@@ -138,7 +185,8 @@ def require_role(role: str) -> Actor:
 
 
 def stop_with_error(message: str) -> NoReturn:
-    st.error(message, icon=":material/block:")
+    """Say what went wrong (a message from core is translated here) and stop the page."""
+    st.error(i18n.core_text(message), icon=":material/block:")
     st.stop()
 
 
@@ -147,18 +195,22 @@ def stop_with_error(message: str) -> NoReturn:
 
 def load_samples(loupe: Loupe, actor: Actor) -> None:
     """Index the shipped sample documents, showing each file as it is read."""
-    with st.status("Indexing the sample documents…", expanded=True) as status:
+    with st.status(_("Indexing the sample documents…"), expanded=True) as status:
 
         def report(progress: IngestProgress) -> None:
             if progress.stage == "parse":
-                show_text(f"Reading {progress.name}…")
+                show_text(_("Reading {name}…", name=progress.name))
 
         results = loupe.load_samples(progress=report, actor=actor)
         failed = [r for r in results if r.outcome == "failed"]
         for result in failed:
-            st.error(inert(f"{result.name}: {result.error}"))
+            st.error(inert(_("{name}: {error}", name=result.name, error=result.error)))
         status.update(
-            label=f"Sample documents ready ({len(results) - len(failed)} of {len(results)}).",
+            label=_(
+                "Sample documents ready ({ready} of {total}).",
+                ready=i18n.number(len(results) - len(failed)),
+                total=i18n.number(len(results)),
+            ),
             state="error" if failed else "complete",
             expanded=bool(failed),
         )
@@ -222,33 +274,38 @@ def linked_citations(text: str, result: AnswerResult) -> str:
 def answer_text(result: AnswerResult, text: str | None = None) -> None:
     """An answer's text (or an edit of it), shown as written, with its citations linked to
     their sources."""
-    st.markdown(linked_citations(result.answer if text is None else text, result))
+    st.markdown(linked_citations(shown_answer(result) if text is None else text, result))
+
+
+def shown_answer(result: AnswerResult) -> str:
+    """The answer as shown: an abstention's fixed sentence from core is translated."""
+    return i18n.core_text(result.answer) if result.abstained else result.answer
 
 
 # A "Copy answer" button: the clipboard is the browser's, so the copying happens there. The
 # answer arrives as data and is only ever assigned to the clipboard or `textContent`.
 _COPY_JS = """
 export default function ({ data, parentElement }) {
+  const { text, label, title, copied } = data;
   let button = parentElement.querySelector("button");
   if (!button) {
     button = document.createElement("button");
     parentElement.appendChild(button);
   }
-  const label = "Copy answer";
   button.textContent = label;
-  button.title = "Copy the answer text to the clipboard";
+  button.title = title;
   button.onclick = async () => {
     try {
-      await navigator.clipboard.writeText(data);
+      await navigator.clipboard.writeText(text);
     } catch (error) {
       const area = document.createElement("textarea");
-      area.value = data;
+      area.value = text;
       parentElement.appendChild(area);
       area.select();
       document.execCommand("copy");
       area.remove();
     }
-    button.textContent = "Copied";
+    button.textContent = copied;
     setTimeout(() => { button.textContent = label; }, 1500);
   };
 }
@@ -265,26 +322,48 @@ _copy_button = st.components.v2.component("loupe_copy_answer", js=_COPY_JS, css=
 
 
 def copy_button(text: str, key: str) -> None:
-    _copy_button(data=text, key=key, width="content")
+    labels = {
+        "label": _("Copy answer"),
+        "title": _("Copy the answer text to the clipboard"),
+        "copied": _("Copied"),
+    }
+    _copy_button(data={"text": text, **labels}, key=key, width="content")
 
 
 def confidence_help(confidence: Confidence) -> str:
     """The tooltip: the reasons, largest effect first, and what the number is."""
-    lines = [f"- {inert(reason)}" for reason in confidence.reasons]
+    lines = [f"- {inert(i18n.core_text(reason))}" for reason in confidence.reasons]
     if confidence.calibration:
-        lines.append(f"\nP(right) from calibration `{confidence.calibration}`")
+        about = _("P(right) from calibration `{version}`", version=confidence.calibration)
         if confidence.threshold is not None:
-            lines.append(f"; answers below {confidence.threshold:.0%} are withheld.")
+            about += _(
+                "; answers below {threshold} are withheld.",
+                threshold=i18n.percent(confidence.threshold),
+            )
+        lines.append("\n" + about)
     else:
-        lines.append("\nUncalibrated score (no calibration for this embedding model).")
+        lines.append("\n" + _("Uncalibrated score (no calibration for this embedding model)."))
     return "\n".join(lines)
+
+
+def confidence_phrase(confidence: Confidence) -> str:
+    """ "likely right (83%)" in the session's language."""
+    return _(
+        "{label} ({score})",
+        label=confidence_label(confidence.label),
+        score=i18n.percent(confidence.score),
+    )
+
+
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def confidence_badge(result: AnswerResult) -> None:
     """ "Likely right (83%)", with the reasons and the calibration version on hover."""
     confidence = result.confidence
     st.badge(
-        confidence.phrase.capitalize(),
+        capitalized(confidence_phrase(confidence)),
         icon=CONFIDENCE_ICONS.get(confidence.label),
         color=CONFIDENCE_COLORS.get(confidence.label, "red"),
         help=confidence_help(confidence),
@@ -294,17 +373,18 @@ def confidence_badge(result: AnswerResult) -> None:
 def answer_notices(result: AnswerResult) -> None:
     """Say how the answer was made when it was not made the normal way."""
     # Notices can carry the LLM server's own error text: inert like everything untrusted.
+    notice = inert(i18n.core_text(result.notice)) if result.notice else None
     if result.generator == "fallback":
-        st.warning(inert(result.notice or "The language model failed; this answer was extracted."))
+        st.warning(notice or _("The language model failed; this answer was extracted."))
     elif result.generator == "none":
-        st.info(inert(result.notice or "The documents do not cover this question."))
-    elif result.notice:
-        st.caption(inert(result.notice))
+        st.info(notice or _("The documents do not cover this question."))
+    elif notice:
+        st.caption(notice)
     if result.confidence.label == "low" and result.generator != "none":
-        why = " ".join(result.confidence.reasons)
+        why = " ".join(i18n.core_text(reason) for reason in result.confidence.reasons)
+        warning = _("Low confidence: read the passages below before relying on this answer.")
         st.warning(
-            "Low confidence: read the passages below before relying on this answer."
-            + (f" Why: {inert(why)}" if why else ""),
+            warning + (" " + _("Why: {reasons}", reasons=inert(why)) if why else ""),
             icon=":material/warning:",
         )
 
@@ -312,32 +392,33 @@ def answer_notices(result: AnswerResult) -> None:
 def generator_caption(result: AnswerResult) -> str:
     """Markdown: the model's name is whatever the server reported, so it is inert."""
     made_by = {
-        "llm": f"Written by {inert(result.model)}",
-        "extractive": "Quoted from the passages (no language model configured)",
-        "fallback": "Quoted from the passages after the language model failed",
-        "none": "Not answered",
+        "llm": _("Written by {model}", model=inert(result.model)),
+        "extractive": _("Quoted from the passages (no language model configured)"),
+        "fallback": _("Quoted from the passages after the language model failed"),
+        "none": _("Not answered"),
         "verified": _verified_caption(result),
     }[result.generator]
     total = result.timings.get("total")
-    return made_by + (f" · {total:.1f} s" if total is not None else "")
+    return made_by + (f" · {i18n.seconds(total)}" if total is not None else "")
 
 
 def _verified_caption(result: AnswerResult) -> str:
     verified = result.verified
     if verified is None:
-        return "Verified by an expert"
-    return f"Verified by {verified.expert or 'an expert'} on {when(verified.verified_at)}"
+        return _("Verified by an expert")
+    expert = verified.expert or _("an expert")
+    return _(
+        "Verified by {expert} on {date}", expert=inert(expert), date=when(verified.verified_at)
+    )
 
 
 def source_title(source: Source) -> str:
     """Markdown for a label: the document's name and heading come from the file, so inert."""
-    where = f", p. {source.page}" if source.page else ""
+    where = _(", p. {page}", page=source.page) if source.page else ""
     # Headings are breadcrumbs ("Handbook > Leave > Carry over"): the last part says enough.
     heading = f" — {source.heading.split(' > ')[-1]}" if source.heading else ""
-    relevance = engine().relevance(source)
-    return inert(f"[{source.n}] {source.document}{where}{heading}") + (
-        f" · relevance {relevance:.0%}"
-    )
+    score = _("relevance {share}", share=i18n.percent(engine().relevance(source)))
+    return inert(f"[{source.n}] {source.document}{where}{heading}") + f" · {score}"
 
 
 def source_link(answer_id: str | None, n: int) -> str:
@@ -351,16 +432,19 @@ def source_body(source: Source, answer_id: str | None = None) -> None:
     opens the original at this place; the raw scores wait behind a details toggle."""
     if source.flagged:
         st.warning(
-            "This passage contains text that reads like instructions to the model; "
-            "it was treated as data only.",
+            _(
+                "This passage contains text that reads like instructions to the model; "
+                "it was treated as data only."
+            ),
             icon=":material/gpp_maybe:",
         )
     show_text(source.quote)
     with st.container(horizontal=True, vertical_alignment="center"):
         if answer_id:
-            where = f"page {source.page}" if source.page else "the passage"
             st.link_button(
-                f"Open the original at {where}",
+                _("Open the original at page {page}", page=source.page)
+                if source.page
+                else _("Open the original at the passage"),
                 source_link(answer_id, source.n),
                 icon=":material/open_in_new:",
                 type="tertiary",
@@ -370,17 +454,26 @@ def source_body(source: Source, answer_id: str | None = None) -> None:
 
 def score_details(source: Source) -> None:
     """The raw scores behind the one relevance figure, for experts, behind a toggle."""
-    with st.popover("Score details", icon=":material/tune:", type="tertiary"):
+    with st.popover(_("Score details"), icon=":material/tune:", type="tertiary"):
         st.caption(
-            "Relevance is the passage's similarity in meaning to the question, on the "
-            "embedding model's own scale (half-way between an unrelated and a clearly "
-            "related passage is 50%). The parts below are what ranking used."
+            _(
+                "Relevance is the passage's similarity in meaning to the question, on the "
+                "embedding model's own scale (half-way between an unrelated and a clearly "
+                "related passage is 50%). The parts below are what ranking used."
+            )
         )
-        parts = [f"rank score (fused, relative to the other passages) {source.score:.2f}"]
+        parts = [
+            _(
+                "rank score (fused, relative to the other passages) {score}",
+                score=i18n.number(source.score, 2),
+            )
+        ]
         if source.vector_score is not None:
-            parts.append(f"cosine similarity {source.vector_score:.3f}")
+            parts.append(_("cosine similarity {score}", score=i18n.number(source.vector_score, 3)))
         if source.keyword_score is not None:
-            parts.append(f"keyword score (BM25) {source.keyword_score:.2f}")
+            parts.append(
+                _("keyword score (BM25) {score}", score=i18n.number(source.keyword_score, 2))
+            )
         st.text("\n".join(parts))
 
 
@@ -396,11 +489,13 @@ def sources(result: AnswerResult, verdict_widget: Callable[[Source], None] | Non
                 verdict_widget(source)
     if other:
         label = (
-            f"{len(other)} more retrieved, not cited"
+            i18n.ngettext(
+                "{n} more retrieved, not cited", "{n} more retrieved, not cited", len(other)
+            )
             if cited
-            else "Closest passages (leads, not an answer)"
+            else _("Closest passages (leads, not an answer)")
             if result.generator == "none"
-            else "Retrieved passages"
+            else _("Retrieved passages")
         )
         with st.expander(label, expanded=low and not cited):
             for source in other:
@@ -455,14 +550,14 @@ class AnswerStream:
 def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
     """Stream an answer into one place on the page. A `reset` (the model failed mid-answer)
     replaces what was shown with the fallback answer instead of appending to it."""
-    with st.spinner("Searching the documents…"):
+    with st.spinner(_("Searching the documents…")):
         first = next(events)
     stream = AnswerStream(itertools.chain([first], events))
     box = st.empty()
     while stream.result is None:
         with box.container():
             if stream.was_reset:
-                st.caption("The language model failed mid-answer; quoting the passages instead.")
+                st.caption(_("The language model failed mid-answer; quoting the passages instead."))
             # Not `st.write_stream`, which renders the tokens as live Markdown.
             shown, text = st.empty(), ""
             for token in stream.tokens():
@@ -475,7 +570,8 @@ def stream_answer(events: Iterator[AskEvent]) -> AnswerResult:
 
 
 def when(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    """A date and time for the page, in the visitor's language."""
+    return i18n.when(moment)
 
 
 def table_height(rows: int, *, max_rows: int = 12) -> int:

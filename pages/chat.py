@@ -11,6 +11,7 @@ from functools import partial
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+import i18n
 import ui as shared
 from core.answer.types import AnswerResult, Source, VerifiedAnswer
 from core.auth import allows
@@ -18,6 +19,7 @@ from core.ingest.samples import SAMPLE_QUESTIONS, SAMPLE_TAG
 from core.records import ConversationSummary, DocumentInfo, FeedbackState
 from core.stores.base import SearchFilter
 from core.vocab import DocumentStatus
+from i18n import _
 
 CONVERSATION = "conversation_id"  # session state and URL query parameter
 PENDING = "pending_question"  # a question to ask on this run (suggested, regenerated, edited)
@@ -54,7 +56,10 @@ def _save(
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
+        st.toast(
+            _("Not saved: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return False
     st.toast(confirmation, icon=":material/check_circle:")
     return True
@@ -64,15 +69,15 @@ def save_rating(answer_id: str) -> None:
     value = st.session_state[f"thumbs_{answer_id}"]
     if value is None:
         # Feedback is append-only: a cleared thumb has nothing to record.
-        st.toast("Rating cleared here; the rating you gave before stays on record.")
+        st.toast(_("Rating cleared here; the rating you gave before stays on record."))
         return
-    _save(answer_id, "Rating saved. Thank you!", rating=THUMBS[value])
+    _save(answer_id, _("Rating saved. Thank you!"), rating=THUMBS[value])
 
 
 def save_verdict(answer_id: str, n: int) -> None:
     verdict = st.session_state[f"verdict_{answer_id}_{n}"]
     if verdict is not None:
-        _save(answer_id, f"Verdict on source [{n}] saved.", citation_verdicts={n: verdict})
+        _save(answer_id, _("Verdict on source [{n}] saved.", n=n), citation_verdicts={n: verdict})
 
 
 def save_comment_and_edit(answer_id: str, shown_answer: str) -> None:
@@ -80,11 +85,11 @@ def save_comment_and_edit(answer_id: str, shown_answer: str) -> None:
     edited = st.session_state[f"edit_{answer_id}"].strip()
     edit = edited if edited and edited != shown_answer.strip() else None
     if not comment and edit is None:
-        st.toast("Nothing to save: write a comment or change the answer text.")
+        st.toast(_("Nothing to save: write a comment or change the answer text."))
         return
     saved = _save(
         answer_id,
-        "Correction saved." if edit else "Comment saved.",
+        _("Correction saved.") if edit else _("Comment saved."),
         comment=comment or None,
         edited_answer=edit,
     )
@@ -117,20 +122,26 @@ def rename(conversation_id: str) -> None:
     try:
         engine.rename_conversation(conversation_id, title, actor=actor)
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not renamed: {shared.inert(exc)}", icon=":material/error:")
+        st.toast(
+            _("Not renamed: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return
-    st.toast("Conversation renamed.", icon=":material/check_circle:")
+    st.toast(_("Conversation renamed."), icon=":material/check_circle:")
 
 
 def delete(conversation_id: str) -> None:
     try:
         engine.delete_conversation(conversation_id, actor=actor)
     except (LookupError, PermissionError) as exc:
-        st.toast(f"Not deleted: {shared.inert(exc)}", icon=":material/error:")
+        st.toast(
+            _("Not deleted: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return
     if st.session_state.get(CONVERSATION) == conversation_id:
         start_new_conversation()
-    st.toast("Conversation deleted.", icon=":material/delete:")
+    st.toast(_("Conversation deleted."), icon=":material/delete:")
 
 
 # Drawing -----------------------------------------------------------------------------------
@@ -138,9 +149,9 @@ def delete(conversation_id: str) -> None:
 
 def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> None:
     st.segmented_control(
-        "Does this passage support the answer?",
+        _("Does this passage support the answer?"),
         options=list(shared.VERDICT_LABELS),
-        format_func=shared.VERDICT_LABELS.__getitem__,
+        format_func=shared.verdict_labels(),
         default=state.verdicts.get(str(source.n)),
         key=f"verdict_{answer_id}_{source.n}",
         on_change=save_verdict,
@@ -150,12 +161,17 @@ def verdict_control(answer_id: str, state: FeedbackState, source: Source) -> Non
 
 def show_verified(verified: VerifiedAnswer) -> None:
     with st.container(border=True):
-        st.markdown(":material/verified: **An expert verified an answer to this question**")
+        st.markdown(":material/verified: " + _("**An expert verified an answer to this question**"))
         shared.show_text(verified.answer)
+        expert = verified.expert or _("an expert")
         st.caption(
-            f"Verified by {shared.inert(verified.expert or 'an expert')} on "
-            f"{shared.when(verified.verified_at)} for “{shared.inert(verified.question)}” "
-            f"(similarity {verified.similarity:.0%})."
+            _(
+                "Verified by {expert} on {date} for “{question}” (similarity {similarity}).",
+                expert=shared.inert(expert),
+                date=shared.when(verified.verified_at),
+                question=shared.inert(verified.question),
+                similarity=i18n.percent(verified.similarity),
+            )
         )
 
 
@@ -169,21 +185,21 @@ def feedback_controls(result: AnswerResult, state: FeedbackState) -> None:
         args=(answer_id,),
     )
     shown = state.edited_answer or result.answer
-    with st.expander("Comment or correct this answer", icon=":material/edit_note:"):
+    with st.expander(_("Comment or correct this answer"), icon=":material/edit_note:"):
         if state.comment:
-            st.caption(f"Your last comment: {shared.inert(state.comment)}")
+            st.caption(_("Your last comment: {comment}", comment=shared.inert(state.comment)))
         with st.form(f"feedback_form_{answer_id}", border=False):
             st.text_area(
-                "Comment", key=f"comment_{answer_id}", placeholder="What is wrong or missing?"
+                _("Comment"), key=f"comment_{answer_id}", placeholder=_("What is wrong or missing?")
             )
             st.text_area(
-                "Corrected answer",
+                _("Corrected answer"),
                 value=shown,
                 key=f"edit_{answer_id}",
-                help="Keep the [n] markers of the passages that support each sentence.",
+                help=_("Keep the [n] markers of the passages that support each sentence."),
             )
             st.form_submit_button(
-                "Save feedback", on_click=save_comment_and_edit, args=(answer_id, shown)
+                _("Save feedback"), on_click=save_comment_and_edit, args=(answer_id, shown)
             )
 
 
@@ -192,7 +208,7 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
     answer_id = result.answer_id or ""
     verified = result.verified or st.session_state.get(VERIFIED, {}).get(answer_id)
     if result.generator == "verified":
-        st.markdown(":material/verified: **Expert-verified answer**")
+        st.markdown(":material/verified: " + _("**Expert-verified answer**"))
     elif verified is not None:
         show_verified(verified)
     shared.answer_notices(result)
@@ -202,7 +218,10 @@ def render_answer(result: AnswerResult, state: FeedbackState) -> None:
         shared.sources(result, verdicts)
     shared.answer_text(result)
     if state.edited_answer:
-        st.info(f"Your correction: {shared.inert(state.edited_answer)}", icon=":material/edit:")
+        st.info(
+            _("Your correction: {answer}", answer=shared.inert(state.edited_answer)),
+            icon=":material/edit:",
+        )
     shared.confidence_badge(result)
     st.caption(shared.generator_caption(result))
     if not low:
@@ -215,20 +234,20 @@ def answer_actions(result: AnswerResult) -> None:
     """Copy the answer, ask the same question again, or edit the question and send it."""
     answer_id = result.answer_id or ""
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-        shared.copy_button(result.answer, key=f"copy_{answer_id}")
+        shared.copy_button(shared.shown_answer(result), key=f"copy_{answer_id}")
         st.button(
-            "Regenerate",
+            _("Regenerate"),
             icon=":material/refresh:",
             key=f"regenerate_{answer_id}",
             type="tertiary",
             on_click=ask_suggested,
             args=(result.question,),
-            help="Ask the same question again in this conversation.",
+            help=_("Ask the same question again in this conversation."),
         )
-        with st.popover("Edit question", icon=":material/edit:", type="tertiary"):
-            st.text_area("Question", value=result.question, key=f"edit_question_{answer_id}")
+        with st.popover(_("Edit question"), icon=":material/edit:", type="tertiary"):
+            st.text_area(_("Question"), value=result.question, key=f"edit_question_{answer_id}")
             st.button(
-                "Send",
+                _("Send"),
                 key=f"resend_{answer_id}",
                 type="primary",
                 on_click=resend_edited,
@@ -265,40 +284,40 @@ def scope_controls(ready: list[DocumentInfo]) -> tuple[SearchFilter | None, Delt
             st.session_state[key] = [v for v in st.session_state[key] if v in options]
     with st.sidebar:
         st.button(
-            "New conversation",
+            _("New conversation"),
             icon=":material/add_comment:",
             on_click=start_new_conversation,
             width="stretch",
         )
         conversations_slot = st.container()
-        st.markdown("**Search in**")
+        st.markdown(_("**Search in**"))
         documents = st.multiselect(
-            "Documents",
+            _("Documents"),
             options=list(names),
             format_func=names.__getitem__,
             key="scope_documents",
-            placeholder="All documents",
+            placeholder=_("All documents"),
         )
-        chosen_tags = st.multiselect("Tags", tags, key="scope_tags", placeholder="Any tag")
+        chosen_tags = st.multiselect(_("Tags"), tags, key="scope_tags", placeholder=_("Any tag"))
         if documents and chosen_tags:
-            st.caption("Only passages in the chosen documents that carry a chosen tag are used.")
+            st.caption(_("Only passages in the chosen documents that carry a chosen tag are used."))
     scope = SearchFilter(tuple(documents), tuple(chosen_tags))
     return None if scope.empty else scope, conversations_slot
 
 
 def conversation_list() -> None:
     """The signed-in person's conversations (an admin may list everyone's), newest first."""
-    st.markdown("**Conversations**")
+    st.markdown(_("**Conversations**"))
     search = st.text_input(
-        "Search conversations",
+        _("Search conversations"),
         key=SEARCH,
-        placeholder="Search conversations",
+        placeholder=_("Search conversations"),
         label_visibility="collapsed",
     )
-    everyone = allows(actor, "admin") and st.toggle("Everyone's", key=EVERYONE)
+    everyone = allows(actor, "admin") and st.toggle(_("Everyone's"), key=EVERYONE)
     listed = engine.conversations(actor, search=search, everyone=everyone)
     if not listed:
-        st.caption("No conversations match." if search else "No conversations yet.")
+        st.caption(_("No conversations match.") if search else _("No conversations yet."))
     current = st.session_state.get(CONVERSATION) or st.query_params.get(CONVERSATION)
     with st.container(height=300 if len(listed) > 7 else "content", border=False):
         for item in listed:
@@ -316,14 +335,15 @@ def conversation_row(item: ConversationSummary, current: str | None) -> None:
         width="stretch",
         on_click=open_conversation,
         args=(item.id,),
-        help=f"{shared.when(item.last_active)} · {item.questions} question"
-        f"{'s' if item.questions != 1 else ''}{owner}",
+        help=f"{shared.when(item.last_active)} · "
+        + i18n.ngettext("{n} question", "{n} questions", item.questions)
+        + owner,
     )
     with menu.popover("", icon=":material/more_vert:", type="tertiary"):
-        st.text_input("Title", value=item.title, key=f"rename_{item.id}")
-        st.button("Rename", key=f"do_rename_{item.id}", on_click=rename, args=(item.id,))
+        st.text_input(_("Title"), value=item.title, key=f"rename_{item.id}")
+        st.button(_("Rename"), key=f"do_rename_{item.id}", on_click=rename, args=(item.id,))
         st.button(
-            "Delete conversation",
+            _("Delete conversation"),
             key=f"delete_{item.id}",
             icon=":material/delete:",
             on_click=delete,
@@ -346,33 +366,40 @@ def conversation_turns() -> list[AnswerResult]:
 
 
 def empty_state() -> None:
-    st.subheader("No documents yet")
+    st.subheader(_("No documents yet"))
     if not allows(actor, "admin"):
-        st.info("No documents have been added yet. Ask an admin to upload some.")
+        st.info(_("No documents have been added yet. Ask an admin to upload some."))
         return
     st.markdown(
-        "Upload your own files on the **Documents** page, or start with the sample set: a "
-        "fictional company handbook, a table of travel limits, an IT security FAQ and Korean "
-        "benefits notes."
+        _(
+            "Upload your own files on the **Documents** page, or start with the sample set: a "
+            "fictional company handbook, a table of travel limits, an IT security FAQ and "
+            "Korean benefits notes."
+        )
     )
     left, right = st.columns(2)
     with left:
-        if st.button("Load the sample documents", type="primary", icon=":material/library_add:"):
+        if st.button(_("Load the sample documents"), type="primary", icon=":material/library_add:"):
             shared.load_samples(engine, actor)
             st.rerun()
     with right:
-        st.page_link("pages/documents.py", label="Upload documents", icon=":material/upload:")
+        st.page_link("pages/documents.py", label=_("Upload documents"), icon=":material/upload:")
 
 
 def suggestions(ready: list[DocumentInfo]) -> None:
     """A new conversation offers questions: the sample set's own, or ones drawn from the
     headings of the documents that are indexed."""
     samples_only = all(SAMPLE_TAG in (doc.tags or ()) for doc in ready)
-    offered = list(SAMPLE_QUESTIONS) if samples_only else engine.suggested_questions()
+    offered = (
+        list(SAMPLE_QUESTIONS)
+        if samples_only
+        # Drawn from headings: asked in the visitor's language, the heading's words kept.
+        else [i18n.core_text(q) for q in engine.suggested_questions()]
+    )
     if not offered:
-        st.caption("Ask anything the documents might answer.")
+        st.caption(_("Ask anything the documents might answer."))
         return
-    st.caption("Try one of these:")
+    st.caption(_("Try one of these:"))
     for n, suggestion in enumerate(offered):
         st.button(
             shared.inert(suggestion),  # drawn from the documents' headings
@@ -388,9 +415,9 @@ def main() -> None:
     scope, conversations_slot = scope_controls(ready)
     # The input is pinned to the bottom wherever it is called; reading it first lets this run
     # know whether a question is on its way before drawing the rest.
-    typed = st.chat_input("Ask a question about your documents", disabled=not ready)
+    typed = st.chat_input(_("Ask a question about your documents"), disabled=not ready)
     question = (typed or st.session_state.pop(PENDING, None) or "").strip()
-    st.title("Ask your documents")
+    st.title(_("Ask your documents"))
     if not ready:
         empty_state()
     turns = conversation_turns()

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+import i18n
 import ui as shared
 from core.ingest.loaders import SUPPORTED_EXTENSIONS
 from core.ingest.pipeline import IngestItem, IngestProgress, IngestResult
 from core.records import DocumentInfo
 from core.vocab import DocumentStatus
+from i18n import N_, _
 
 UPLOADER = "uploader_generation"  # bumped after an upload, which empties the file picker
 RESULTS = "upload_results"  # the last upload's outcomes, shown until the next one
@@ -21,23 +23,36 @@ PENDING_ACTION = "document_action"  # ("delete" | "reindex", [document ids]) awa
 # becomes a new widget, so the browser's ticks on the old rows cannot land on other documents.
 TABLE = "documents_table_generation"
 OUTCOME_TEXT = {
-    "indexed": "Indexed",
-    "updated": "Updated (new version)",
-    "duplicate": "Skipped: duplicate",
-    "failed": "Failed",
-    "skipped": "Skipped: unsupported type",
+    "indexed": N_("Indexed"),
+    "updated": N_("Updated (new version)"),
+    "duplicate": N_("Skipped: duplicate"),
+    "failed": N_("Failed"),
+    "skipped": N_("Skipped: unsupported type"),
 }
 STATUS_TEXT = {
-    DocumentStatus.ready: "✅ ready",
-    DocumentStatus.indexing: "⏳ indexing",
-    DocumentStatus.pending: "⏳ pending",
-    DocumentStatus.failed: "❌ failed",
+    DocumentStatus.ready: ("✅", N_("ready")),
+    DocumentStatus.indexing: ("⏳", N_("indexing")),
+    DocumentStatus.pending: ("⏳", N_("pending")),
+    DocumentStatus.failed: ("❌", N_("failed")),
+}
+STAGE_TEXT = {
+    "parse": N_("reading"),
+    "embed": N_("embedding"),
+    "index": N_("indexing"),
+    "done": N_("done"),
 }
 # How far along a file is at each ingestion stage, for its progress bar.
 STAGE_SPAN = {"parse": (0.0, 0.1), "embed": (0.1, 0.85), "index": (0.85, 1.0), "done": (1.0, 1.0)}
 
 actor = shared.require_role("admin")
 engine = shared.engine()
+
+
+def status_text(status: DocumentStatus) -> str:
+    if status not in STATUS_TEXT:
+        return str(status)
+    mark, word = STATUS_TEXT[status]
+    return f"{mark} {_(word)}"
 
 
 def parse_tags(text: str) -> list[str]:
@@ -49,7 +64,7 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
     failed file's bar gives way to its error: a full bar would read as success)."""
     slots = [st.empty() for _ in files]
     bars = [
-        slot.progress(0.0, text=f"{shared.inert(file.name)}: waiting")
+        slot.progress(0.0, text=_("{name}: waiting", name=shared.inert(file.name)))
         for slot, file in zip(slots, files, strict=True)
     ]
 
@@ -57,9 +72,10 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
         start, end = STAGE_SPAN[progress.stage]
         share = progress.done / progress.total if progress.total else 0.0
         detail = f" {progress.done}/{progress.total}" if progress.total else ""
+        stage = _(STAGE_TEXT[progress.stage]) if progress.stage in STAGE_TEXT else progress.stage
         bars[progress.file_index].progress(
             start + (end - start) * share,
-            text=f"{shared.inert(progress.name)}: {progress.stage}{detail}",
+            text=f"{shared.inert(progress.name)}: {stage}{detail}",
         )
 
     results = engine.ingest(
@@ -72,26 +88,29 @@ def index_uploads(files: Sequence[UploadedFile], tags: list[str]) -> list[Ingest
     for slot, result in zip(slots, results, strict=True):
         name = shared.inert(result.name)
         if result.outcome == "failed":
-            slot.error(f"{name}: failed", icon=":material/error:")
+            slot.error(_("{name}: failed", name=name), icon=":material/error:")
         else:
-            slot.progress(1.0, text=f"{name}: {OUTCOME_TEXT[result.outcome].lower()}")
+            outcome = _(OUTCOME_TEXT[result.outcome]).lower()
+            slot.progress(1.0, text=f"{name}: {outcome}")
     return results
 
 
 def upload_section() -> None:
-    st.subheader("Add documents")
+    st.subheader(_("Add documents"))
     generation = st.session_state.setdefault(UPLOADER, 0)
     files = st.file_uploader(
-        "Files (PDF, Word, text, Markdown, HTML, CSV)",
+        _("Files (PDF, Word, text, Markdown, HTML, CSV)"),
         type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
         accept_multiple_files=True,
         key=f"uploader_{generation}",
     )
     tags = st.text_input(
-        "Tags for these files", key="upload_tags", placeholder="e.g. hr, policies (comma-separated)"
+        _("Tags for these files"),
+        key="upload_tags",
+        placeholder=_("e.g. hr, policies (comma-separated)"),
     )
     count = len(files or [])
-    label = f"Index {count} file{'s' if count != 1 else ''}"
+    label = i18n.ngettext("Index {n} file", "Index {n} files", count)
     if st.button(label, type="primary", disabled=not files, icon=":material/upload:"):
         st.session_state[RESULTS] = index_uploads(files or [], parse_tags(tags))
         # New documents come first in the table: an old row selection would point elsewhere.
@@ -106,7 +125,12 @@ def upload_section() -> None:
 # Only PDFs have pages: other formats show a dash, not "None" (and the column is left out when
 # no document in the table has pages at all).
 NO_PAGES = "—"
-PAGES_COLUMN = st.column_config.TextColumn("Pages", help="Pages of a PDF; other formats have none.")
+
+
+def pages_column() -> object:
+    return st.column_config.TextColumn(
+        _("Pages"), help=_("Pages of a PDF; other formats have none.")
+    )
 
 
 def pages_text(pages: int | None) -> str:
@@ -120,26 +144,31 @@ def reset_table() -> None:
 def upload_outcomes(results: list[IngestResult]) -> None:
     failed = sum(r.outcome == "failed" for r in results)
     done = len(results) - failed
-    summary = f"{done} of {len(results)} files indexed or already present."
+    summary = _(
+        "{done} of {total} files indexed or already present.",
+        done=i18n.number(done),
+        total=i18n.number(len(results)),
+    )
     if failed:
-        st.warning(f"{summary} {failed} failed; the reasons are in the table.")
+        reasons = _("{failed} failed; the reasons are in the table.", failed=i18n.number(failed))
+        st.warning(f"{summary} {reasons}")
     else:
         st.success(summary)
     paged = any(r.pages is not None for r in results)
     st.dataframe(
         [
             {
-                "File": r.name,
-                "Outcome": OUTCOME_TEXT[r.outcome],
-                "Chunks": r.chunks if r.outcome != "failed" else None,
-                **({"Pages": pages_text(r.pages)} if paged else {}),
-                "Details": r.error or "",
+                _("File"): r.name,
+                _("Outcome"): _(OUTCOME_TEXT[r.outcome]),
+                _("Chunks"): r.chunks if r.outcome != "failed" else None,
+                **({_("Pages"): pages_text(r.pages)} if paged else {}),
+                _("Details"): r.error or "",
             }
             for r in results
         ],
         hide_index=True,
         height=shared.table_height(len(results)),
-        column_config={"Pages": PAGES_COLUMN},
+        column_config={_("Pages"): pages_column()},
     )
 
 
@@ -149,15 +178,15 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
     event = st.dataframe(
         [
             {
-                "Name": doc.name,
-                "Status": STATUS_TEXT.get(doc.status, str(doc.status)),
-                **({"Pages": pages_text(doc.pages)} if paged else {}),
-                "Chunks": doc.chunk_count,
-                "Size (KB)": round(doc.size_bytes / 1024, 1),
-                "Tags": list(doc.tags or []),
-                "Uploaded by": doc.uploaded_by or "",
-                "Uploaded": doc.created_at.astimezone(),
-                "Error": doc.error or "",
+                _("Name"): doc.name,
+                _("Status"): status_text(doc.status),
+                **({_("Pages"): pages_text(doc.pages)} if paged else {}),
+                _("Chunks"): doc.chunk_count,
+                _("Size (KB)"): round(doc.size_bytes / 1024, 1),
+                _("Tags"): list(doc.tags or []),
+                _("Uploaded by"): doc.uploaded_by or "",
+                _("Uploaded"): doc.created_at.astimezone(),
+                _("Error"): doc.error or "",
             }
             for doc in documents
         ],
@@ -167,9 +196,11 @@ def documents_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
         selection_mode="multi-row",
         height=shared.table_height(len(documents), max_rows=15),
         column_config={
-            "Pages": PAGES_COLUMN,
-            "Tags": st.column_config.ListColumn("Tags"),
-            "Uploaded": st.column_config.DatetimeColumn("Uploaded", format="YYYY-MM-DD HH:mm"),
+            _("Pages"): pages_column(),
+            _("Tags"): st.column_config.ListColumn(_("Tags")),
+            _("Uploaded"): st.column_config.DatetimeColumn(
+                _("Uploaded"), format="YYYY-MM-DD HH:mm"
+            ),
         },
     )
     return [documents[i] for i in event.selection.rows if i < len(documents)]
@@ -184,87 +215,112 @@ def confirm_pending(documents: list[DocumentInfo]) -> None:
     action, ids = st.session_state[PENDING_ACTION]
     chosen = [doc for doc in documents if doc.id in ids]
     names = shared.inert(", ".join(doc.name for doc in chosen))
-    if action == "delete":
+    deleting = action == "delete"
+    if deleting:
         st.warning(
-            f"Delete {names}? Their passages leave search at once. Answers that cited them keep "
-            "their quotes.",
+            _(
+                "Delete {names}? Their passages leave search at once. Answers that cited them "
+                "keep their quotes.",
+                names=names,
+            ),
             icon=":material/delete:",
         )
     else:
-        st.info(f"Re-index {names} from the stored originals?", icon=":material/refresh:")
+        st.info(
+            _("Re-index {names} from the stored originals?", names=names),
+            icon=":material/refresh:",
+        )
     yes, no = st.columns(2)
-    if yes.button(f"Yes, {action}", type="primary", key="confirm_action"):
+    confirm = _("Yes, delete") if deleting else _("Yes, reindex")
+    if yes.button(confirm, type="primary", key="confirm_action"):
         # Settled before the work starts: a click while it runs starts a new run that must
         # find neither this confirmation nor ticks on rows that are about to change.
         st.session_state.pop(PENDING_ACTION)
         reset_table()
-        with st.status(f"{action.capitalize()}…") as status:
+        with st.status(_("Delete…") if deleting else _("Reindex…")) as status:
             for doc in chosen:
-                if action == "delete":
+                if deleting:
                     engine.delete_document(doc.id, actor=actor)
-                    shared.show_text(f"Deleted {doc.name}.")
+                    shared.show_text(_("Deleted {name}.", name=doc.name))
                 else:
                     result = engine.reindex(doc.id, actor=actor)
-                    shared.show_text(f"{doc.name}: {result.outcome} ({result.chunks} chunks)")
-            status.update(label=f"{action.capitalize()} done.", state="complete")
-        st.toast(f"{action.capitalize()} done: {names}.", icon=":material/check_circle:")
+                    outcome = _(OUTCOME_TEXT[result.outcome]).lower()
+                    chunks = i18n.ngettext("{n} chunk", "{n} chunks", result.chunks)
+                    shared.show_text(f"{doc.name}: {outcome} ({chunks})")
+            status.update(
+                label=_("Delete done.") if deleting else _("Reindex done."), state="complete"
+            )
+        done = (
+            _("Delete done: {names}.", names=names)
+            if deleting
+            else _("Reindex done: {names}.", names=names)
+        )
+        st.toast(done, icon=":material/check_circle:")
         st.rerun()
-    if no.button("Cancel", key="cancel_action"):
+    if no.button(_("Cancel"), key="cancel_action"):
         st.session_state.pop(PENDING_ACTION)
         st.rerun()
 
 
 def actions(selected: list[DocumentInfo]) -> None:
-    st.caption(f"{len(selected)} selected")
+    st.caption(_("{n} selected", n=i18n.number(len(selected))))
     delete, reindex = st.columns(2)
     delete.button(
-        "Delete…", icon=":material/delete:", on_click=ask_confirmation, args=("delete", selected)
+        _("Delete…"), icon=":material/delete:", on_click=ask_confirmation, args=("delete", selected)
     )
     reindex.button(
-        "Re-index…",
+        _("Re-index…"),
         icon=":material/refresh:",
         on_click=ask_confirmation,
         args=("reindex", selected),
     )
     if len(selected) != 1:
-        st.caption("Select one document to edit its tags.")
+        st.caption(_("Select one document to edit its tags."))
         return
     doc = selected[0]
     with st.form(f"tags_{doc.id}", border=False):
         text = st.text_input(
-            f"Tags of {shared.inert(doc.name)}",
+            _("Tags of {name}", name=shared.inert(doc.name)),
             value=", ".join(doc.tags or []),
             key=f"tags_input_{doc.id}",
         )
-        if st.form_submit_button("Save tags"):
-            with st.spinner("Saving tags and re-indexing…"):
+        if st.form_submit_button(_("Save tags")):
+            with st.spinner(_("Saving tags and re-indexing…")):
                 engine.set_document_tags(doc.id, parse_tags(text), actor=actor)
             reset_table()
-            st.toast(f"Tags of {shared.inert(doc.name)} saved.", icon=":material/check_circle:")
+            st.toast(
+                _("Tags of {name} saved.", name=shared.inert(doc.name)),
+                icon=":material/check_circle:",
+            )
             st.rerun()
 
 
 def main() -> None:
-    st.title("Documents")
+    st.title(_("Documents"))
     upload_section()
     documents = engine.documents()
-    st.subheader(f"{len(documents)} document{'s' if len(documents) != 1 else ''}")
+    st.subheader(i18n.ngettext("{n} document", "{n} documents", len(documents)))
     if not documents:
-        st.info("Nothing here yet. Upload files above, or load the sample documents.")
-        if st.button("Load the sample documents", icon=":material/library_add:"):
+        st.info(_("Nothing here yet. Upload files above, or load the sample documents."))
+        if st.button(_("Load the sample documents"), icon=":material/library_add:"):
             shared.load_samples(engine, actor)
             st.rerun()
         return
     stale = engine.stale_documents()
     if stale and PENDING_ACTION not in st.session_state:
         st.warning(
-            f"{len(stale)} document{'s were' if len(stale) != 1 else ' was'} indexed with "
-            f"another embedding model than {engine.embedding_model} and "
-            f"{'are' if len(stale) != 1 else 'is'} not searched until re-indexed.",
+            i18n.ngettext(
+                "{n} document was indexed with another embedding model than {model} and is "
+                "not searched until re-indexed.",
+                "{n} documents were indexed with another embedding model than {model} and are "
+                "not searched until re-indexed.",
+                len(stale),
+                model=shared.inert(engine.embedding_model),
+            ),
             icon=":material/sync_problem:",
         )
         st.button(
-            f"Re-index {len(stale)} document{'s' if len(stale) != 1 else ''}…",
+            i18n.ngettext("Re-index {n} document…", "Re-index {n} documents…", len(stale)),
             icon=":material/refresh:",
             on_click=ask_confirmation,
             args=("reindex", stale),
@@ -276,7 +332,7 @@ def main() -> None:
     elif selected:
         actions(selected)
     else:
-        st.caption("Select documents in the table to delete, re-index or tag them.")
+        st.caption(_("Select documents in the table to delete, re-index or tag them."))
 
 
 main()

@@ -10,17 +10,28 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
+import i18n
 import ui as shared
 from core.records import Report, to_jsonl
+from i18n import N_, _
 
-PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
-LABEL_COLORS = alt.Scale(domain=["low", "medium", "high"], range=["#d9534f", "#f0ad4e", "#5cb85c"])
+PERIODS = {N_("7 days"): 7, N_("30 days"): 30, N_("90 days"): 90, N_("All time"): None}
+LABELS = ("low", "medium", "high")
+LABEL_RANGE = ["#d9534f", "#f0ad4e", "#5cb85c"]
 # Counts are whole numbers: no 0.5-question ticks.
 _COUNT_AXIS = alt.Axis(tickMinStep=1, format="d")
 DATASETS = {
-    "finetune": "Fine-tuning examples (chat JSONL) from verified answers",
-    "preferences": "Preference pairs: expert edit chosen, original rejected",
-    "eval": "Evaluation set for `python -m core eval`",
+    "finetune": N_("Fine-tuning examples (chat JSONL) from verified answers"),
+    "preferences": N_("Preference pairs: expert edit chosen, original rejected"),
+    "eval": N_("Evaluation set for `python -m core eval`"),
+}
+# The pipeline stages timed in core.insights.STAGE_ORDER, as the latency chart names them.
+STAGES = {
+    "condense": N_("condense"),
+    "retrieve": N_("retrieve"),
+    "first_token": N_("first token"),
+    "generate": N_("generate"),
+    "total": N_("total"),
 }
 
 actor = shared.require_role("admin")
@@ -36,74 +47,104 @@ def chart(title: str, rows: list[dict[str, Any]], build: Any, empty: str) -> Non
     st.altair_chart(build(alt.Chart(alt.Data(values=rows))), width="stretch")
 
 
+def day_axis() -> alt.Axis:
+    """Days on a time axis as the language writes them (Vega would name English months)."""
+    return alt.Axis(format=_("%b %d"), labelAngle=0)
+
+
 def headline(report: Report) -> None:
     questions, rate, confidence, rated = st.columns(4)
-    questions.metric("Questions", report.questions)
+    questions.metric(_("Questions"), report.questions)
     rate.metric(
-        "Thumbs-up rate",
-        "–" if report.thumbs_up_rate is None else f"{report.thumbs_up_rate:.0%}",
-        help="Of the rated answers, the share whose newest rating is a thumbs-up.",
+        _("Thumbs-up rate"),
+        "–" if report.thumbs_up_rate is None else i18n.percent(report.thumbs_up_rate),
+        help=_("Of the rated answers, the share whose newest rating is a thumbs-up."),
     )
     confidence.metric(
-        "Mean confidence",
-        "–" if report.mean_confidence is None else f"{report.mean_confidence:.0%}",
+        _("Mean confidence"),
+        "–" if report.mean_confidence is None else i18n.percent(report.mean_confidence),
     )
-    rated.metric("Rated answers", report.rated)
+    rated.metric(_("Rated answers"), report.rated)
 
 
 def usage_and_quality(report: Report) -> None:
     left, right = st.columns(2)
     with left:
         chart(
-            "Questions per day",
+            _("Questions per day"),
             report.questions_per_day,
             lambda c: c.mark_bar().encode(
-                x=alt.X("day:T", title=None),
-                y=alt.Y("questions:Q", title="questions", axis=_COUNT_AXIS),
+                x=alt.X("day:T", title=None, axis=day_axis()),
+                y=alt.Y("questions:Q", title=_("questions"), axis=_COUNT_AXIS),
+                tooltip=[
+                    alt.Tooltip("day:T", title=_("day"), format=_("%b %d")),
+                    alt.Tooltip("questions:Q", title=_("questions")),
+                ],
             ),
-            "No questions in this period.",
+            _("No questions in this period."),
         )
         chart(
-            "Confidence of answers",
-            report.confidence,
+            _("Confidence of answers"),
+            [{**row, "label": shared.confidence_label(row["label"])} for row in report.confidence],
             lambda c: c.mark_bar().encode(
-                x=alt.X("bucket:O", title="confidence (bucket start)"),
-                y=alt.Y("answers:Q", title="answers", axis=_COUNT_AXIS),
-                color=alt.Color("label:N", scale=LABEL_COLORS, title="shown as"),
+                x=alt.X("bucket:O", title=_("confidence (bucket start)")),
+                y=alt.Y("answers:Q", title=_("answers"), axis=_COUNT_AXIS),
+                color=alt.Color(
+                    "label:N",
+                    scale=alt.Scale(
+                        domain=[shared.confidence_label(label) for label in LABELS],
+                        range=LABEL_RANGE,
+                    ),
+                    title=_("shown as"),
+                ),
+                tooltip=[
+                    alt.Tooltip("bucket:O", title=_("confidence (bucket start)")),
+                    alt.Tooltip("answers:Q", title=_("answers")),
+                    alt.Tooltip("label:N", title=_("shown as")),
+                ],
             ),
-            "No answers in this period.",
+            _("No answers in this period."),
         )
     with right:
         chart(
-            "Thumbs-up rate per day",
+            _("Thumbs-up rate per day"),
             report.ratings_per_day,
             lambda c: c.mark_line(point=True).encode(
-                x=alt.X("day:T", title=None),
+                x=alt.X("day:T", title=None, axis=day_axis()),
                 y=alt.Y(
                     "rate:Q",
-                    title="thumbs up",
+                    title=_("thumbs up"),
                     axis=alt.Axis(format=".0%"),
                     scale=alt.Scale(domain=[0, 1]),
                 ),
-                tooltip=["day:T", "rated:Q", "up:Q", alt.Tooltip("rate:Q", format=".0%")],
+                tooltip=[
+                    alt.Tooltip("day:T", title=_("day"), format=_("%b %d")),
+                    alt.Tooltip("rated:Q", title=_("rated")),
+                    alt.Tooltip("up:Q", title=_("thumbs up")),
+                    alt.Tooltip("rate:Q", title=_("rate"), format=".0%"),
+                ],
             ),
-            "No rated answers in this period.",
+            _("No rated answers in this period."),
         )
         chart(
-            "Latency per stage (seconds)",
-            report.latency,
+            _("Latency per stage (seconds)"),
+            [{**row, "stage": _(STAGES.get(row["stage"], row["stage"]))} for row in report.latency],
             lambda c: (
                 c.transform_fold(["p50", "p95"], as_=["percentile", "seconds"])
                 .mark_bar()
                 .encode(
                     x=alt.X("stage:N", sort=None, title=None),
                     xOffset="percentile:N",
-                    y=alt.Y("seconds:Q"),
-                    color=alt.Color("percentile:N"),
-                    tooltip=["stage:N", "percentile:N", alt.Tooltip("seconds:Q", format=".2f")],
+                    y=alt.Y("seconds:Q", title=_("seconds")),
+                    color=alt.Color("percentile:N", title=_("percentile")),
+                    tooltip=[
+                        alt.Tooltip("stage:N", title=_("stage")),
+                        alt.Tooltip("percentile:N", title=_("percentile")),
+                        alt.Tooltip("seconds:Q", title=_("seconds"), format=".2f"),
+                    ],
                 )
             ),
-            "No timings in this period.",
+            _("No timings in this period."),
         )
         reliability(report)
 
@@ -115,61 +156,65 @@ def reliability(report: Report) -> None:
         strokeDash=[4, 4], color="gray"
     )
     chart(
-        "Confidence against expert verdicts",
+        _("Confidence against expert verdicts"),
         report.reliability,
         lambda c: (
             diagonal.encode(x="x:Q", y="y:Q")
             + c.mark_circle().encode(
                 x=alt.X(
                     "mean_confidence:Q",
-                    title="stated confidence",
+                    title=_("stated confidence"),
                     axis=alt.Axis(format=".0%"),
                     scale=alt.Scale(domain=[0, 1]),
                 ),
                 y=alt.Y(
                     "right:Q",
-                    title="judged right by experts",
+                    title=_("judged right by experts"),
                     axis=alt.Axis(format=".0%"),
                     scale=alt.Scale(domain=[0, 1]),
                 ),
                 size=alt.Size("judged:Q", title="answers judged"),
                 tooltip=[
-                    alt.Tooltip("bucket:Q", title="bucket"),
+                    alt.Tooltip("bucket:Q", title=_("bucket")),
                     "judged:Q",
                     alt.Tooltip("mean_confidence:Q", format=".0%"),
                     alt.Tooltip("right:Q", format=".0%"),
                 ],
             )
         ),
-        "No answer has an expert verdict in this period (approve, reject or correct one in "
-        "Review).",
+        _(
+            "No answer has an expert verdict in this period (approve, reject or correct one "
+            "in Review)."
+        ),
     )
 
 
 def cost(report: Report) -> None:
-    st.markdown("**Tokens and estimated cost per model**")
+    st.markdown(_("**Tokens and estimated cost per model**"))
     if not report.models:
-        st.caption("No answers in this period.")
+        st.caption(_("No answers in this period."))
         return
     st.dataframe(
         [
             {
-                "Model": row["model"],
-                "Answers": row["answers"],
-                "Prompt tokens": row["prompt_tokens"],
-                "Completion tokens": row["completion_tokens"],
-                "Estimated cost (USD)": row["cost_usd"],
+                _("Model"): row["model"],
+                _("Answers"): row["answers"],
+                _("Prompt tokens"): row["prompt_tokens"],
+                _("Completion tokens"): row["completion_tokens"],
+                _("Estimated cost (USD)"): row["cost_usd"],
             }
             for row in report.models
         ],
         hide_index=True,
         column_config={
-            "Estimated cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
+            _("Estimated cost (USD)"): st.column_config.NumberColumn(format="$%.4f"),
         },
     )
     st.caption(
-        "Cost uses list prices per million tokens (core/db/insights.py); a model without a known "
-        "price (a local server's) shows no cost."
+        _(
+            "Cost uses list prices per million tokens (core/db/insights.py); a model without a "
+            "known price (a local server's) shows no cost."
+        )
     )
 
 
@@ -179,68 +224,77 @@ def documents(report: Report) -> None:
     def bars(c: alt.Chart) -> alt.Chart:
         return c.mark_bar().encode(
             y=alt.Y("document:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320)),
-            x=alt.X("answers:Q", title="answers citing it", axis=_COUNT_AXIS),
-            tooltip=["document:N", "answers:Q", "citations:Q"],
+            x=alt.X("answers:Q", title=_("answers citing it"), axis=_COUNT_AXIS),
+            tooltip=[
+                alt.Tooltip("document:N", title=_("document")),
+                alt.Tooltip("answers:Q", title=_("answers")),
+                alt.Tooltip("citations:Q", title=_("citations")),
+            ],
         )
 
     with left:
-        chart("Most cited documents", report.most_cited, bars, "Nothing cited yet.")
+        chart(_("Most cited documents"), report.most_cited, bars, _("Nothing cited yet."))
     with right:
         chart(
-            "Most cited in thumbs-down answers",
+            _("Most cited in thumbs-down answers"),
             report.cited_in_thumbs_down,
             bars,
-            "No thumbs-down answers cite a document.",
+            _("No thumbs-down answers cite a document."),
         )
 
 
 def not_covered(since: datetime | None) -> None:
     """Questions the documents did not answer (abstentions, thumbs-down), grouped by similar
     question, with the documents that came closest: what to add or fix."""
-    st.subheader("What the documents don't cover")
+    st.subheader(_("What the documents don't cover"))
     gaps = engine.not_covered(since=since, actor=actor)
     if not gaps:
-        st.caption("Every question in this period was answered and none got a thumbs-down.")
+        st.caption(_("Every question in this period was answered and none got a thumbs-down."))
         return
     st.caption(
-        "Questions Loupe could not answer from the documents, or whose answer got a "
-        "thumbs-down, grouped by similar question. The closest documents are where an answer "
-        "was looked for: add what is missing there, or a new document."
+        _(
+            "Questions Loupe could not answer from the documents, or whose answer got a "
+            "thumbs-down, grouped by similar question. The closest documents are where an "
+            "answer was looked for: add what is missing there, or a new document."
+        )
     )
     st.dataframe(
         [
             {
-                "Question": gap.question,
-                "Asked": gap.asked,
-                "Not answered": gap.abstained,
-                "Thumbs down": gap.thumbs_down,
-                "Also asked as": list(gap.examples),
-                "Closest documents": [
-                    f"{name} ({relevance:.0%})" for name, relevance in gap.closest_documents
+                _("Question"): gap.question,
+                _("Asked"): gap.asked,
+                _("Not answered"): gap.abstained,
+                _("Thumbs down"): gap.thumbs_down,
+                _("Also asked as"): list(gap.examples),
+                _("Closest documents"): [
+                    f"{name} ({i18n.percent(relevance)})"
+                    for name, relevance in gap.closest_documents
                 ],
-                "Last asked": gap.last_asked.astimezone(),
+                _("Last asked"): gap.last_asked.astimezone(),
             }
             for gap in gaps
         ],
         hide_index=True,
         height=shared.table_height(len(gaps)),
         column_config={
-            "Question": st.column_config.TextColumn("Question", width="large"),
-            "Also asked as": st.column_config.ListColumn("Also asked as"),
-            "Closest documents": st.column_config.ListColumn(
-                "Closest documents", help="Relevance of the best passage each one offered."
+            _("Question"): st.column_config.TextColumn(_("Question"), width="large"),
+            _("Also asked as"): st.column_config.ListColumn(_("Also asked as")),
+            _("Closest documents"): st.column_config.ListColumn(
+                _("Closest documents"), help=_("Relevance of the best passage each one offered.")
             ),
-            "Last asked": st.column_config.DatetimeColumn("Last asked", format="YYYY-MM-DD HH:mm"),
+            _("Last asked"): st.column_config.DatetimeColumn(
+                _("Last asked"), format="YYYY-MM-DD HH:mm"
+            ),
         },
     )
 
 
 def exports(since: datetime | None) -> None:
-    st.subheader("Export")
+    st.subheader(_("Export"))
     csv_col, jsonl_col = st.columns(2)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     csv_col.download_button(
-        "Feedback as CSV",
+        _("Feedback as CSV"),
         engine.export_feedback("csv", since=since, actor=actor),
         file_name=f"loupe-feedback-{stamp}.csv",
         mime="text/csv",
@@ -248,18 +302,18 @@ def exports(since: datetime | None) -> None:
         on_click="ignore",
     )
     jsonl_col.download_button(
-        "Feedback as JSON Lines",
+        _("Feedback as JSON Lines"),
         engine.export_feedback("jsonl", since=since, actor=actor),
         file_name=f"loupe-feedback-{stamp}.jsonl",
         mime="application/jsonl",
         icon=":material/download:",
         on_click="ignore",
     )
-    with st.expander("Datasets from expert feedback (all time)"):
+    with st.expander(_("Datasets from expert feedback (all time)")):
         for kind, description in DATASETS.items():
             rows = engine.export(kind, actor=actor)
             st.download_button(
-                f"{description} · {len(rows)} records",
+                _(description) + " · " + i18n.ngettext("{n} record", "{n} records", len(rows)),
                 to_jsonl(rows),
                 file_name=f"loupe-{kind}-{stamp}.jsonl",
                 mime="application/jsonl",
@@ -269,9 +323,14 @@ def exports(since: datetime | None) -> None:
 
 
 def main() -> None:
-    st.title("Insights")
+    st.title(_("Insights"))
     period = st.segmented_control(
-        "Period", list(PERIODS), default="30 days", key="insights_period", required=True
+        _("Period"),
+        list(PERIODS),
+        format_func=i18n.labels({}),
+        default="30 days",
+        key="insights_period",
+        required=True,
     )
     days = PERIODS[period or "30 days"]
     since = None if days is None else datetime.now(UTC) - timedelta(days=days)

@@ -12,15 +12,17 @@ from typing import cast
 
 import streamlit as st
 
+import i18n
 import ui as shared
 from core.records import FeedbackEntry, ReviewDecision, ReviewItem
 from core.service import Decision
 from core.vocab import Rating
+from i18n import N_, _
 
 DECISIONS: dict[Decision, str] = {
-    "approve": "Approve",
-    "edit": "Approve with my correction",
-    "reject": "Reject",
+    "approve": N_("Approve"),
+    "edit": N_("Approve with my correction"),
+    "reject": N_("Reject"),
 }
 # The form's starting choice for each current decision.
 FORM_DECISION: dict[str, Decision] = {
@@ -28,7 +30,7 @@ FORM_DECISION: dict[str, Decision] = {
     "corrected": "edit",
     "rejected": "reject",
 }
-RATING_FILTER = {"Any rating": None, "Thumbs down": Rating.down, "Thumbs up": Rating.up}
+RATING_FILTER = {N_("Any rating"): None, N_("Thumbs down"): Rating.down, N_("Thumbs up"): Rating.up}
 TABLE = "review_table"
 
 actor = shared.require_role("expert")
@@ -55,27 +57,36 @@ def submit_review(item: ReviewItem) -> None:
             actor=actor,
         )
     except (ValueError, LookupError, PermissionError) as exc:
-        st.toast(f"Not saved: {shared.inert(exc)}", icon=":material/error:")
+        st.toast(
+            _("Not saved: {error}", error=shared.inert(i18n.core_text(str(exc)))),
+            icon=":material/error:",
+        )
         return
-    st.toast(f"Review saved: {DECISIONS[decision].lower()}.", icon=":material/check_circle:")
+    st.toast(
+        _("Review saved: {decision}.", decision=_(DECISIONS[decision]).lower()),
+        icon=":material/check_circle:",
+    )
 
 
 def filtered_queue() -> list[ReviewItem]:
     """The filter controls, and the queue they select."""
     documents = {doc.id: doc.name for doc in engine.documents()}
     today = datetime.now(UTC).date()
+    anything = _("Any document")
     dates, rating, document, done = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
     period = dates.date_input(
-        "Asked between", value=(today - timedelta(days=30), today), key="review_dates"
+        _("Asked between"), value=(today - timedelta(days=30), today), key="review_dates"
     )
-    rating_label = rating.selectbox("Rating", list(RATING_FILTER), key="review_rating")
+    rating_label = rating.selectbox(
+        _("Rating"), list(RATING_FILTER), format_func=i18n.labels({}), key="review_rating"
+    )
     document_id = document.selectbox(
-        "Document among its passages",
+        _("Document among its passages"),
         [None, *documents],
-        format_func=lambda d: "Any document" if d is None else documents[d],
+        format_func=lambda d: anything if d is None else documents[d],
         key="review_document",
     )
-    include_reviewed = done.toggle("Show reviewed", key="review_include_reviewed")
+    include_reviewed = done.toggle(_("Show reviewed"), key="review_include_reviewed")
     # While a range is being picked the widget holds only its first day: filter from it on.
     days = [d for d in (period if isinstance(period, tuple) else [period]) if isinstance(d, date)]
     return engine.review_queue(
@@ -97,14 +108,14 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     event = st.dataframe(
         [
             {
-                "Question": item.answer.standalone_question,
-                "Status": status_label(item),
-                "Times asked": 1 + len(item.repeats),
-                "Confidence": item.answer.confidence.phrase,
+                _("Question"): item.answer.standalone_question,
+                _("Status"): status_label(item),
+                _("Times asked"): 1 + len(item.repeats),
+                _("Confidence"): shared.confidence_phrase(item.answer.confidence),
                 "👎": item.count(Rating.down),
                 "👍": item.count(Rating.up),
-                "Reviewed": "yes" if item.reviewed else "",
-                "Asked": shared.when(item.created_at),
+                _("Reviewed"): _("yes") if item.reviewed else "",
+                i18n.pgettext("date", "Asked"): shared.when(item.created_at),
             }
             for item in queue
         ],
@@ -118,33 +129,57 @@ def queue_table(queue: list[ReviewItem]) -> ReviewItem:
     return queue[min(rows[0], len(queue) - 1) if rows else 0]
 
 
+# Decision states and feedback sources as the page names them.
+STATES = {
+    "approved": N_("approved"),
+    "corrected": N_("corrected"),
+    "rejected": N_("rejected"),
+    "stale": N_("stale"),
+    "not reviewed": N_("not reviewed"),
+}
+FEEDBACK_SOURCES = {"chat": N_("chat"), "review": N_("review"), "api": N_("api")}
+
+
+def state_name(state: str) -> str:
+    return _(STATES[state]) if state in STATES else state
+
+
 def status_label(item: ReviewItem) -> str:
     if item.stale:
-        return "stale"
-    return item.decision.kind if item.decision else "not reviewed"
+        return state_name("stale")
+    return state_name(item.decision.kind if item.decision else "not reviewed")
 
 
 def show_status(item: ReviewItem) -> None:
     """The current decision, as a status rather than one comment among others."""
     decision = item.decision
     if decision is None:
-        st.info("Not reviewed yet.", icon=":material/pending:")
+        st.info(_("Not reviewed yet."), icon=":material/pending:")
         return
-    by = f"by {shared.inert(decision.reviewer or 'an expert')} on {shared.when(decision.at)}"
+    reviewer = decision.reviewer or _("an expert")
+    by = _(
+        "by {reviewer} on {date}", reviewer=shared.inert(reviewer), date=shared.when(decision.at)
+    )
+    kind = state_name(decision.kind)
     if item.stale:
         st.warning(
-            f"Stale: {decision.kind} {by}, but {shared.inert(item.stale)}. Review it again.",
+            _(
+                "Stale: {decision} {by}, but {why}. Review it again.",
+                decision=kind,
+                by=by,
+                why=shared.inert(item.stale),
+            ),
             icon=":material/history:",
         )
     elif decision.kind == "rejected":
-        st.error(f"Rejected {by}.", icon=":material/block:")
+        st.error(_("Rejected {by}.", by=by), icon=":material/block:")
     else:
-        st.success(f"{decision.kind.capitalize()} {by}.", icon=":material/verified:")
+        st.success(f"{kind.capitalize()} {by}.", icon=":material/verified:")
     if decision.reason:
-        label = "Reason" if decision.kind == "rejected" else "Note"
-        shared.show_text(f"{label}: {decision.reason}")
+        label = _("Reason: {text}") if decision.kind == "rejected" else _("Note: {text}")
+        shared.show_text(label.format(text=decision.reason))
     if decision.kind == "corrected" and decision.answer:
-        shared.show_text(f"Corrected answer: {decision.answer}")
+        shared.show_text(_("Corrected answer: {answer}", answer=decision.answer))
 
 
 def what_it_decided(fb: FeedbackEntry) -> str | None:
@@ -158,30 +193,39 @@ def what_it_decided(fb: FeedbackEntry) -> str | None:
 
 
 def previous_feedback(feedback: Sequence[FeedbackEntry]) -> None:
-    st.markdown("**History**")
+    st.markdown(_("**History**"))
     if not feedback:
-        st.caption("No feedback yet.")
+        st.caption(_("No feedback yet."))
     for fb in feedback:
         decided = what_it_decided(fb)
-        who = shared.inert(fb.user or "anonymous")
-        parts = [f"{who} ({fb.role}, {fb.source}), {shared.when(fb.created_at)}"]
+        who = fb.user or _("anonymous")
+        parts = [
+            _(
+                "{user} ({role}, {source}), {date}",
+                user=shared.inert(who),
+                role=shared.role_name(fb.role),
+                source=_(FEEDBACK_SOURCES.get(fb.source, fb.source)),
+                date=shared.when(fb.created_at),
+            )
+        ]
         if decided:
-            parts.append(decided)
+            parts.append(state_name(decided))
         elif fb.rating is not None:
             parts.append("👍" if fb.rating == Rating.up else "👎")
         if fb.citation_verdicts:
             parts.append(
                 ", ".join(
-                    f"[{n}] {shared.VERDICT_LABELS.get(v, v).lower()}"
+                    f"[{n}] {shared.verdict_label(v).lower()}"
                     for n, v in sorted(fb.citation_verdicts.items())
                 )
             )
         st.caption(" · ".join(parts))
         # What people typed is shown as typed, never rendered as Markdown.
         if fb.comment:
-            shared.show_text(f"{'Reason' if decided == 'rejected' else 'Comment'}: {fb.comment}")
+            label = _("Reason: {comment}") if decided == "rejected" else _("Comment: {comment}")
+            shared.show_text(label.format(comment=fb.comment))
         if fb.edited_answer:
-            shared.show_text(f"Corrected answer: {fb.edited_answer}")
+            shared.show_text(_("Corrected answer: {answer}", answer=fb.edited_answer))
 
 
 def conversation_before(item: ReviewItem) -> None:
@@ -189,17 +233,28 @@ def conversation_before(item: ReviewItem) -> None:
     answer = item.answer
     if item.history:
         turns = len(item.history)
-        label = f"Conversation before ({turns} turn{'' if turns == 1 else 's'})"
+        label = i18n.ngettext(
+            "Conversation before ({n} turn)", "Conversation before ({n} turns)", turns
+        )
         with st.expander(label, expanded=True):
             for question, reply in item.history:
-                shared.show_text(f"Asked: {question}")
+                shared.show_text(_("Asked: {question}", question=question))
                 st.caption(shared.inert(reply))
     if answer.standalone_question.strip() != answer.question.strip():
         st.caption(
-            f"Asked “{shared.inert(answer.question)}”; searched as the standalone question above."
+            _(
+                "Asked “{question}”; searched as the standalone question above.",
+                question=shared.inert(answer.question),
+            )
         )
     if item.repeats:
-        st.caption(f"Asked {1 + len(item.repeats)} times; reviewing this answer decides it.")
+        st.caption(
+            i18n.ngettext(
+                "Asked {n} time; reviewing this answer decides it.",
+                "Asked {n} times; reviewing this answer decides it.",
+                1 + len(item.repeats),
+            )
+        )
 
 
 def latest_verdicts(item: ReviewItem) -> dict[str, str]:
@@ -221,56 +276,67 @@ def review_form(item: ReviewItem) -> None:
     reason = decision.reason if decision and decision.kind == "rejected" else None
     verdicts = latest_verdicts(item)
     with st.form(f"review_form_{answer_id}"):
-        st.markdown("**Your review**")
+        st.markdown(_("**Your review**"))
         st.radio(
-            "Decision",
+            _("Decision"),
             list(DECISIONS),
             index=list(DECISIONS).index(start),
-            format_func=DECISIONS.__getitem__,
+            format_func=i18n.labels(dict(DECISIONS)),
             horizontal=True,
             key=f"review_decision_{answer_id}",
         )
         st.text_area(
-            "Corrected answer (used when you approve with a correction)",
+            _("Corrected answer (used when you approve with a correction)"),
             value=correction or answer.answer,
             key=f"review_edit_{answer_id}",
         )
         st.text_input(
-            "Reason (required to reject)",
+            _("Reason (required to reject)"),
             value=reason or "",
             key=f"review_reason_{answer_id}",
-            placeholder="e.g. outdated policy; the 2024 handbook says otherwise",
+            placeholder=_("e.g. outdated policy; the 2024 handbook says otherwise"),
         )
-        st.caption("Judge any passage: one that holds the answer is ranked higher next time.")
+        st.caption(_("Judge any passage: one that holds the answer is ranked higher next time."))
         for source in answer.sources:
             st.segmented_control(
                 shared.inert(
-                    f"Passage [{source.n}] {source.document}" + (" (cited)" if source.cited else "")
+                    _("Passage [{n}] {document}", n=source.n, document=source.document)
+                    + (" " + _("(cited)") if source.cited else "")
                 ),
                 options=list(shared.VERDICT_LABELS),
-                format_func=shared.VERDICT_LABELS.__getitem__,
+                format_func=shared.verdict_labels(),
                 default=verdicts.get(str(source.n)),
                 key=f"review_verdict_{answer_id}_{source.n}",
             )
-        st.form_submit_button("Save review", type="primary", on_click=submit_review, args=(item,))
+        st.form_submit_button(
+            _("Save review"), type="primary", on_click=submit_review, args=(item,)
+        )
 
 
 def main() -> None:
-    st.title("Review answers")
+    st.title(_("Review answers"))
     reviewed, remaining = engine.review_progress(actor=actor)
     total = reviewed + remaining
     st.progress(
         reviewed / total if total else 1.0,
-        text=f"{reviewed} reviewed · {remaining} remaining",
+        text=_(
+            "{reviewed} reviewed · {remaining} remaining",
+            reviewed=i18n.number(reviewed),
+            remaining=i18n.number(remaining),
+        ),
     )
     queue = filtered_queue()
     if not queue:
-        st.success("Nothing to review with these filters.", icon=":material/task_alt:")
+        st.success(_("Nothing to review with these filters."), icon=":material/task_alt:")
         return
-    noun = "answer" if len(queue) == 1 else "answers"
     st.caption(
-        f"{len(queue)} {noun}, thumbs-down and least confident first; repeated questions "
-        "grouped; verified questions leave the queue unless their passages changed."
+        i18n.ngettext(
+            "{n} answer, thumbs-down and least confident first; repeated questions grouped; "
+            "verified questions leave the queue unless their passages changed.",
+            "{n} answers, thumbs-down and least confident first; repeated questions grouped; "
+            "verified questions leave the queue unless their passages changed.",
+            len(queue),
+        )
     )
     item = queue_table(queue)
     answer = item.answer
@@ -281,16 +347,16 @@ def main() -> None:
     show_status(item)
     left, right = st.columns(2, gap="large")
     with left:
-        st.markdown("**Answer**")
+        st.markdown(_("**Answer**"))
         shared.answer_notices(answer)
         shared.show_text(answer.answer)
         shared.confidence_badge(answer)
         st.caption(shared.generator_caption(answer))
         previous_feedback(item.feedback)
     with right:
-        st.markdown("**Passages**")
+        st.markdown(_("**Passages**"))
         if not answer.sources:
-            st.caption("No passage was retrieved.")
+            st.caption(_("No passage was retrieved."))
         shared.sources(answer)
     review_form(item)
 

@@ -154,8 +154,14 @@ def users_server(tmp_path: Path) -> Iterator[AppServer]:
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Page]:
-    """A page in Debian's headless Chromium, with a fresh profile."""
+def browser_locale() -> str:
+    """The language the browser asks for (a test may override this fixture)."""
+    return "en-US"
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path, browser_locale: str) -> Iterator[Page]:
+    """A page in Debian's headless Chromium, with a fresh profile, speaking `browser_locale`."""
     if not CHROMIUM.exists():
         pytest.skip(
             f"Debian's chromium is not installed at {CHROMIUM} "
@@ -168,6 +174,7 @@ def browser_page(tmp_path: Path) -> Iterator[Page]:
             args=CHROMIUM_ARGS,
             headless=True,
             viewport=VIEWPORT,
+            locale=browser_locale,
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         expect.set_options(timeout=ACTION_TIMEOUT_MS)  # `expect` has its own bound (5 s)
