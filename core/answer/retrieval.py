@@ -2,20 +2,21 @@
 
 Documents come back with their scores in metadata (fused, keyword, vector) so the chain can
 judge whether the documents cover the question and how confident the answer may be. Expert
-verdicts on passages arrive as `boosts`: bounded score offsets by chunk id.
+verdicts on passages arrive as `boosts` (core/learn/boosts.py): score offsets by chunk id,
+weighted by how similar the question is to the one each verdict was given for, and clipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict
 
+from core.learn.boosts import Boosts
 from core.stores.base import Hit, SearchFilter, VectorStore
 
 MAX_BOOST = 0.3
@@ -29,7 +30,7 @@ class StoreRetriever(BaseRetriever):
     k: int = 5
     alpha: float = 0.5
     filters: SearchFilter | None = None
-    boosts: Mapping[str, float] = Field(default_factory=dict)
+    boosts: Boosts | None = None
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
@@ -41,16 +42,26 @@ class StoreRetriever(BaseRetriever):
     def search(self, query: str, *, k: int | None = None) -> list[Hit]:
         store: VectorStore = self.store
         k = self.k if k is None else k
-        vector = self.embeddings.embed_query(query) if self.alpha > 0 else []
+        boosts = self.boosts
+        # The boosts need the question's vector even when the search is keyword-only.
+        vector = self.embeddings.embed_query(query) if self.alpha > 0 or boosts else []
         # Fetch a few extra so a promoted passage just below the cut can move up.
-        extra = 3 if self.boosts else 0
-        hits = store.search(query, vector, k=k + extra, alpha=self.alpha, filters=self.filters)
-        if self.boosts:
-            hits = sorted(hits, key=lambda h: -(h.score + self._boost(h.chunk.id)))
+        extra = 3 if boosts else 0
+        hits = store.search(
+            query,
+            vector if self.alpha > 0 else [],
+            k=k + extra,
+            alpha=self.alpha,
+            filters=self.filters,
+        )
+        if boosts:
+            offsets = boosts.offsets(vector, [h.chunk.id for h in hits])
+            hits = sorted(hits, key=lambda h: -(h.score + _clip(offsets.get(h.chunk.id, 0.0))))
         return hits[:k]
 
-    def _boost(self, chunk_id: str) -> float:
-        return max(-MAX_BOOST, min(MAX_BOOST, self.boosts.get(chunk_id, 0.0)))
+
+def _clip(offset: float) -> float:
+    return max(-MAX_BOOST, min(MAX_BOOST, offset))
 
 
 def hit_to_document(hit: Hit) -> Document:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.auth import Actor
 from core.config import Settings
-from core.learn.boosts import DOES_NOT_SUPPORT, SUPPORTS, Verdict, boosts_from
-from core.vocab import Role
+from core.learn.boosts import Boosts, PassageVerdict
+from core.vocab import Role, Verdict
 
 if TYPE_CHECKING:
     from core.answer.types import Source
@@ -119,7 +119,7 @@ def simulate_squad(
                 if i % 2:
                     continue
                 verdicts: dict[str | int, str] = {
-                    str(s.n): SUPPORTS if gold(s) else DOES_NOT_SUPPORT
+                    str(s.n): Verdict.supports if gold(s) else Verdict.does_not_support
                     for s in result.sources
                     if gold(s) or s.cited
                 }
@@ -180,22 +180,29 @@ def simulate_beir(
             )
             items = list(dataset.queries.items())
             first: list[tuple[list[str], set[str]]] = []
-            verdicts: list[Verdict] = []
+            verdicts: list[PassageVerdict] = []
             for i, (query_id, text) in enumerate(items):
                 gold = {d for d, grade in dataset.qrels[query_id].items() if grade > 0}
                 hits = retriever.search(text)
                 ranked = [hit.chunk.document_id for hit in hits]
                 first.append((ranked, gold))
                 if i % 2 == 0:
+                    question = embeddings.embed_query(text)
                     gold_rank = next((r for r, d in enumerate(ranked) if d in gold), 1)
                     for rank, hit in enumerate(hits):
                         if hit.chunk.document_id in gold:
-                            verdicts.append(Verdict(hit.chunk.id, SUPPORTS, now))
+                            verdicts.append(
+                                PassageVerdict(hit.chunk.id, Verdict.supports, now, question)
+                            )
                         elif rank < gold_rank:
-                            verdicts.append(Verdict(hit.chunk.id, DOES_NOT_SUPPORT, now))
+                            verdicts.append(
+                                PassageVerdict(
+                                    hit.chunk.id, Verdict.does_not_support, now, question
+                                )
+                            )
                 if progress:
                     progress("search", i + 1, len(items))
-            retriever.boosts = boosts_from(verdicts, now)
+            retriever.boosts = Boosts(verdicts, now)
             for i, ((_, text), (ranked, gold)) in enumerate(zip(items, first, strict=True)):
                 again = [hit.chunk.document_id for hit in retriever.search(text)]
                 outcomes.append(

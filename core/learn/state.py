@@ -11,7 +11,6 @@ removed (deleted with their answer), the log is read again from the start.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from langchain_core.embeddings import Embeddings
@@ -21,9 +20,10 @@ from core.answer.types import VerifiedAnswer
 from core.db import learning
 from core.db.learning import AnswerRecord, FeedbackEvent, FeedbackMarker
 from core.db.session import Database
-from core.learn.boosts import Verdict, boosts_from
+from core.learn.boosts import Boosts, PassageVerdict
 from core.learn.review import current_decision
 from core.learn.verified import CANDIDATE_SIMILARITY, VerifiedIndex
+from core.vocab import Verdict
 
 # Boosts decay by the day; recomputing them this often keeps them current without work per
 # question when no feedback arrives.
@@ -43,19 +43,22 @@ class LearnedState:
     ) -> None:
         self.db = db
         self.workspace = workspace
+        self.embeddings = embeddings
         self.index = VerifiedIndex(embeddings, threshold=match_threshold)
         self._lock = threading.Lock()
         self._marker = FeedbackMarker(0, 0)
-        self._verdicts: dict[tuple[str, str, str], Verdict] = {}
+        self._verdicts: dict[tuple[str, str, str], PassageVerdict] = {}
+        # Answer id → embedding of its standalone question, embedded once for its verdicts.
+        self._question_vectors: dict[str, list[float]] = {}
         self._verified: dict[str, VerifiedAnswer] = {}
         self._answers: dict[str, AnswerRecord] = {}
-        self._boosts: dict[str, float] = {}
+        self._boosts = Boosts((), datetime.now(UTC))
         self._boosts_at: datetime | None = None
         self.full_reads = 0  # how often the whole log was read (tests check it stays rare)
         self.rows_read = 0
 
     @property
-    def boosts(self) -> Mapping[str, float]:
+    def boosts(self) -> Boosts:
         return self._boosts
 
     def answer(self, answer_id: str) -> AnswerRecord | None:
@@ -90,13 +93,14 @@ class LearnedState:
                 or (now - self._boosts_at).total_seconds() > _BOOST_RECOMPUTE_SECONDS
             )
             if changed or stale_boosts:
-                self._boosts = boosts_from(self._verdicts.values(), now)
+                self._boosts = Boosts(self._verdicts.values(), now)
                 self._boosts_at = now
             return changed
 
     def _reset(self) -> None:
         self._marker = FeedbackMarker(0, 0)
         self._verdicts.clear()
+        self._question_vectors.clear()
         for answer_id in list(self._verified):
             self.index.remove(answer_id)
         self._verified.clear()
@@ -105,6 +109,7 @@ class LearnedState:
     def _apply(self, s: Session, rows: list[FeedbackEvent]) -> None:
         missing = sorted({r.answer_id for r in rows} - self._answers.keys())
         self._answers.update(learning.answer_records(s, missing))
+        self._embed_questions(rows)
         touched: set[str] = set()
         for row in rows:
             answer = self._answers.get(row.answer_id)
@@ -114,9 +119,12 @@ class LearnedState:
             who = row.user or f"#{row.id}"  # anonymous verdicts each count once
             for n, verdict in row.verdicts.items():
                 chunk = chunks.get(n)
-                if chunk:
-                    self._verdicts[(row.answer_id, n, who)] = Verdict(
-                        chunk, verdict, row.created_at
+                if chunk and verdict in Verdict.__members__.values():
+                    self._verdicts[(row.answer_id, n, who)] = PassageVerdict(
+                        chunk,
+                        Verdict(verdict),
+                        row.created_at,
+                        self._question_vectors[row.answer_id],
                     )
             decision = current_decision(answer.answer, [row])
             if decision is not None:
@@ -135,3 +143,22 @@ class LearnedState:
         for answer_id in touched - self._verified.keys():
             self.index.remove(answer_id)
         self.index.put_many(fresh)
+
+    def _embed_questions(self, rows: list[FeedbackEvent]) -> None:
+        """Embed, once per answer, the standalone question of answers that got verdicts."""
+        fresh = sorted(
+            {
+                r.answer_id
+                for r in rows
+                if r.verdicts
+                and r.answer_id in self._answers
+                and r.answer_id not in self._question_vectors
+            }
+        )
+        if not fresh:
+            return
+        # embed_query, as the retriever embeds the question it compares with (some models
+        # embed queries and documents differently).
+        for answer_id in fresh:
+            question = self._answers[answer_id].standalone_question
+            self._question_vectors[answer_id] = self.embeddings.embed_query(question)

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db import queries
 from core.db.models import Answer
 from core.db.session import Database
 from core.embeddings import get_embeddings
 from core.learn.state import LearnedState
+from core.stores.base import Chunk, Hit
 
 QUESTION = "What is the hotel limit in Oslo?"
 
@@ -104,6 +106,32 @@ def test_changing_a_verdict_replaces_it(db: Database, embeddings: Embeddings) ->
     review(db, oslo, citation_verdicts={"1": "supports"})
     state.refresh()
     assert state.boosts["c-oslo"] > 0  # the newest verdict counts, not the sum of both
+
+
+class TwoPassages:
+    """A store that ranks the Oslo row just above the Singapore row for every question."""
+
+    def search(self, query: str, vector: Any, **_: Any) -> list[Hit]:
+        def hit(chunk: str, score: float) -> Hit:
+            return Hit(Chunk(chunk, "d1", chunk, "limits.csv", 0, chunk), score)
+
+        return [hit("c-oslo", 0.60), hit("c-singapore", 0.55)]
+
+
+def test_a_verdict_counts_for_its_question_not_for_unrelated_ones(
+    db: Database, embeddings: Embeddings
+) -> None:
+    state = LearnedState(db, "default", embeddings)
+    review(db, add_answer(db), citation_verdicts={"1": "does_not_support"})
+    state.refresh()
+    retriever = StoreRetriever(store=TwoPassages(), embeddings=embeddings, boosts=state.boosts)
+
+    def first(question: str) -> str:
+        return retriever.search(question, k=2)[0].chunk.id
+
+    assert first(QUESTION) == "c-singapore"  # demoted for the question it was judged for
+    assert first("What is the hotel limit in Oslo") == "c-singapore"  # and its rewrites
+    assert first("Who wrote the paper about the last glacial period?") == "c-oslo"
 
 
 def test_deleted_feedback_forces_one_full_read(db: Database, embeddings: Embeddings) -> None:
