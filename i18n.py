@@ -202,6 +202,12 @@ CORE_MESSAGES = (
         "not a probability (run `python -m core calibrate`)."
     ),
     N_("Best passage similarity {similarity}."),
+    # core.answer.chain: selective answering.
+    N_(
+        "The documents may not cover this question. The closest passages are listed below as "
+        "leads, not as an answer."
+    ),
+    N_("Withheld: P(right) {score} is below the answer threshold {threshold}."),
     N_("The answer was cut off at the model's length limit."),
     N_("{description} ({value}) raises it."),
     N_("{description} ({value}) lowers it."),
