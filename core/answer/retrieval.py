@@ -8,7 +8,8 @@ weighted by how similar the question is to the one each verdict was given for, a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -16,10 +17,21 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from core.learn.boosts import Boosts
 from core.stores.base import Hit, SearchFilter, VectorStore
 
 MAX_BOOST = 0.3
+
+
+@runtime_checkable
+class Boosts(Protocol):
+    """What feedback has taught about passages (built by `core.learn.boosts`): score offsets
+    by chunk id for one question. A protocol, so the answer flow does not depend on LEARN."""
+
+    def __len__(self) -> int: ...
+
+    def offsets(self, query_vector: Sequence[float], chunk_ids: Iterable[str]) -> dict[str, float]:
+        """Chunk id → score offset for the question with this vector."""
+        ...
 
 
 class StoreRetriever(BaseRetriever):
