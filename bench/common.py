@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -360,8 +359,11 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """The most resident memory this process has had (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The most resident memory this process has had: its own VmHWM (KiB), not ru_maxrss,
+    which Linux carries over from the parent across exec."""
+    status = Path("/proc/self/status").read_text()
+    [kib] = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")]
+    return int(kib) / 1024
 
 
 # --- retrieval quality -------------------------------------------------------------------------

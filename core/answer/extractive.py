@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from core.answer.citations import neutralize_markers
-from core.answer.text import content_terms, coverage, split_sentences
+from core.answer.text import content_terms, coverage, split_sentences, stemmed_terms
 
 MODEL_NAME = "extractive"
 # Longest sentence considered: longer "sentences" are usually tables or run-on lists.
@@ -87,7 +87,7 @@ def _table_rows(text: str) -> list[list[tuple[str, str]]] | None:
 
 
 def _name_terms(column: str) -> set[str]:
-    return content_terms(column.replace("_", " "))
+    return stemmed_terms(column.replace("_", " "))
 
 
 def _row_answer(question: str, row: list[tuple[str, str]]) -> str:
@@ -96,7 +96,8 @@ def _row_answer(question: str, row: list[tuple[str, str]]) -> str:
     it names no column."""
     q_terms = content_terms(question)
     keys = [(c, v) for c, v in row if content_terms(v) & q_terms]
-    named = {c: len(_name_terms(c) & q_terms) for c, _ in row}
+    q_stems = stemmed_terms(question)
+    named = {c: len(_name_terms(c) & q_stems) for c, _ in row}
     most = max(named.values(), default=0)
     asked = [(c, v) for c, v in row if most and named[c] == most and (c, v) not in keys]
     chosen = keys + asked if asked else row

@@ -8,6 +8,10 @@ words rarely match across sentences).
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterable
+
+import snowballstemmer
 
 from core.answer.citations import LEADING_MARKERS
 
@@ -48,6 +52,22 @@ def content_terms(text: str) -> set[str]:
         elif word not in _STOP_WORDS and (len(word) > 1 or word.isdigit()):
             terms.add(word)
     return terms
+
+
+_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER_LOCK = threading.Lock()  # a Snowball stemmer keeps its word in itself while it works
+
+
+def stem_words(words: Iterable[str]) -> list[str]:
+    """English Snowball stems ("manages", "manager" -> "manag"); other scripts pass through."""
+    with _STEMMER_LOCK:
+        return list(_STEMMER.stemWords(list(words)))
+
+
+def stemmed_terms(text: str) -> set[str]:
+    """Content terms reduced to their stems, so a column "manager" matches a question that
+    asks who "manages"."""
+    return set(stem_words(content_terms(text)))
 
 
 def coverage(needles: set[str], haystack: set[str]) -> float:

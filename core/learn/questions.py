@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import snowballstemmer
+from core.answer.text import stem_words
 
 # Word-for-word equivalents in how people phrase a question about a document. Each group maps
 # to its first word. General English only, no domain terms: a domain synonym (a "hire" is an
@@ -111,11 +111,6 @@ _ASKS = (  # (pattern on the lower-cased question, kind of answer); the first ma
 
 
 @lru_cache(maxsize=1)
-def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
-
-
-@lru_cache(maxsize=1)
 def _equivalents() -> dict[str, str]:
     return {word: group[0] for group in EQUIVALENT for word in group}
 
@@ -170,12 +165,12 @@ def analyse(question: str) -> Question:
     numbers |= {t for t in tokens if t in NUMBER_WORDS}
     asks, rest = _asks(" ".join(tokens), tokens)
     equivalents = _equivalents()
-    stem = _stemmer().stemWord
-    terms = {
-        stem(equivalents.get(t, t).replace("-", ""))
+    kept = [
+        equivalents.get(t, t).replace("-", "")
         for t in rest.split()
         if t not in STOPWORDS and t not in NEGATIONS and t not in numbers
-    } - LIGHT_VERBS
+    ]
+    terms = set(stem_words(kept)) - LIGHT_VERBS
     return Question(
         asks=asks,
         negated=any(t in NEGATIONS for t in tokens),

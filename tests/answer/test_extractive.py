@@ -33,3 +33,16 @@ def test_headings_and_questions_are_not_quoted(answerer: ExtractiveAnswerer) -> 
 def test_bracketed_references_in_passages_are_not_citations(answerer: ExtractiveAnswerer) -> None:
     passages = [Document(page_content="The limit is 200 euros per night, as shown in [2].")]
     assert answerer.answer("What is the hotel limit?", passages).endswith("(2). [1]")
+
+
+def test_a_table_row_answer_keeps_the_column_the_question_asks_for_in_another_form(
+    answerer: ExtractiveAnswerer,
+) -> None:
+    # "manages" asks for the "manager" column: it was cut off before column names were stemmed.
+    table = (
+        "Columns: office, city, manager\n"
+        "office: HQ; city: Zürich; manager: Renée François\n"
+        "office: Lab; city: Genève; manager: José Müller"
+    )
+    answer = answerer.answer("Who manages the office in Zürich?", [Document(page_content=table)])
+    assert "manager: Renée François" in answer and "José" not in answer

@@ -1,4 +1,4 @@
-"""Peak memory of an ingest, measured in a fresh process (resource.getrusage's ru_maxrss),
+"""Peak memory of an ingest, measured in a fresh process (its own VmHWM),
 for the files that used to take gigabytes: a DOCX that inflates to 1 GiB (2.7 GB peak before)
 and a 200 MB text file (~4.5 GB of vectors held as Python lists before)."""
 
@@ -18,13 +18,16 @@ GIB = 1024**3
 MB = 1024**2
 
 INGEST_AND_MEASURE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from core.config import Settings
 from core.service import Loupe
 loupe = Loupe(Settings(data_dir=Path(sys.argv[1]), llm="extractive"))
 results = loupe.ingestor.ingest_paths([Path(sys.argv[2])])
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# Not ru_maxrss: Linux carries the parent's high-water mark into a child across exec, so a
+# pytest process that has loaded the models would make every child look 2.5 GB big.
+status = Path("/proc/self/status").read_text().splitlines()
+[peak_kib] = [int(line.split()[1]) for line in status if line.startswith("VmHWM")]
 print(json.dumps({"results": [r.__dict__ for r in results], "peak_mb": peak_kib / 1024}))
 """
 

@@ -69,8 +69,12 @@ def test_cli_flow(tmp_path: Path, env: dict[str, str]) -> None:
     assert answer["citations"][0]["document"] == "handbook.pdf"
     assert answer["citations"][0]["page"] == 1
     assert {"n", "document", "page", "chunk_id", "quote"} <= set(answer["citations"][0])
-    assert set(answer["confidence"]) == {"score", "label", "reasons"}
-    assert 0 <= answer["confidence"]["score"] <= 1 and answer["confidence"]["reasons"]
+    confidence = answer["confidence"]
+    assert set(confidence) == {"score", "label", "reasons", "phrase", "calibration", "threshold"}
+    assert 0 <= confidence["score"] <= 1 and confidence["reasons"]
+    assert confidence["calibration"], "the shipped calibration is what scores a fresh install"
+    assert confidence["score"] >= confidence["threshold"]  # it answered, so it cleared the bar
+    assert f"{confidence['score']:.0%}" in confidence["phrase"]
     assert answer["generator"] == "extractive"
     assert {"retrieve", "generate", "total"} <= set(answer["timings"])
 
