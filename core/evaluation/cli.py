@@ -98,6 +98,11 @@ def _add_squad_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--folds", type=_positive, default=5, help="SQuAD: held-out-article folds (default 5)"
     )
+    p.add_argument(
+        "--articles",
+        metavar="A-B",
+        help="SQuAD: only articles A to B in file order (KorQuAD: 0-69 is the development split)",
+    )
 
 
 def add_calibrate_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -155,6 +160,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                     folds=args.folds,
                     off_topic=Path(args.off_topic) if args.off_topic else None,
                     off_topic_limit=args.off_topic_limit,
+                    articles=args.articles,
                     language=settings.calibration_language,
                     progress=progress,
                 )
@@ -262,6 +268,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             off_topic=Path(args.off_topic) if args.off_topic else None,
             off_topic_limit=args.off_topic_limit,
             folds=args.folds,
+            articles=args.articles,
             progress=progress,
         )
         text = _answers_text(record)

@@ -158,11 +158,26 @@ def limit_beir(
     return BeirDataset(ordered, kept_queries, qrels)
 
 
-def load_squad(path: Path) -> SquadDataset:
+def parse_articles(spec: str) -> range:
+    """ "0-69" (inclusive, as data READMEs write it): the articles of a SQuAD file, in file
+    order, that a run may use; KorQuAD keeps 70-139 for release checks."""
+    first, sep, last = spec.partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+        raise ValueError(f"Articles must be a range like 0-69, not {spec!r}.")
+    if int(last) < int(first):
+        raise ValueError(f"The article range {spec!r} is empty.")
+    return range(int(first), int(last) + 1)
+
+
+def load_squad(path: Path, articles: str | None = None) -> SquadDataset:
     """SQuAD v1.1 JSON: paragraphs are the corpus, each question's paragraph is its relevant
-    passage, and its answers' texts are the gold answers."""
+    passage, and its answers' texts are the gold answers. `articles` ("0-69") keeps only those
+    articles, numbered from 0 in the order kept."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    articles: list[SquadArticle] = []
+    if articles is not None:
+        kept = parse_articles(articles)
+        data = data[kept.start : kept.stop]
+    kept_articles: list[SquadArticle] = []
     questions: list[SquadQuestion] = []
     for a, article in enumerate(data):
         paragraphs = []
@@ -178,8 +193,10 @@ def load_squad(path: Path) -> SquadDataset:
                         paragraph=p,
                     )
                 )
-        articles.append(SquadArticle(article.get("title") or f"Article {a + 1}", tuple(paragraphs)))
-    return SquadDataset(tuple(articles), tuple(questions))
+        kept_articles.append(
+            SquadArticle(article.get("title") or f"Article {a + 1}", tuple(paragraphs))
+        )
+    return SquadDataset(tuple(kept_articles), tuple(questions))
 
 
 def feedback_items(rows: Iterable[Mapping[str, Any]]) -> list[FeedbackItem]:

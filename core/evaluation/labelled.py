@@ -264,6 +264,7 @@ class Header:
     generator: str
     created_at: str
     limit_questions: int | None = None
+    articles: str | None = None  # "0-69": the articles of the file used, None for all
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": "header", "format": STORE_FORMAT, **self.__dict__}
@@ -279,6 +280,7 @@ def generate(
     seed: int = 0,
     language: str = "en",
     limit_questions: int | None = None,
+    articles: str | None = None,
     conversational: bool = False,
     progress: Progress | None = None,
 ) -> tuple[Header, list[Record]]:
@@ -291,7 +293,7 @@ def generate(
     from core.ingest.pipeline import IngestItem
     from core.wiring import build
 
-    dataset = load_squad(squad)
+    dataset = load_squad(squad, articles)
     plan = plan_questions(dataset, folds, _off_topic(off_topic, off_topic_limit, seed))
     if limit_questions:
         per_fold = max(1, limit_questions // folds)
@@ -365,6 +367,7 @@ def generate(
         generator=generator,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         limit_questions=limit_questions,
+        articles=articles,
     )
     return header, records
 
@@ -420,6 +423,7 @@ def replay(
         seed=header.seed,
         language=header.language,
         limit_questions=header.limit_questions,
+        articles=header.articles,
         progress=progress,
     )
 

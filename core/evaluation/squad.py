@@ -225,6 +225,7 @@ def run_squad(
     off_topic: Path | None = None,
     off_topic_limit: int = labelled.DEFAULT_OFF_TOPIC,
     folds: int = labelled.DEFAULT_FOLDS,
+    articles: str | None = None,
     progress: Progress | None = None,
 ) -> Record:
     """Answer quality and trust through the real chain, on held-out-article folds (see the
@@ -234,7 +235,7 @@ def run_squad(
     from core.wiring import load_calibration
 
     started = time.perf_counter()
-    dataset = load_squad(path)
+    dataset = load_squad(path, articles)
     if not dataset.questions:
         raise ValueError(f"No questions in {path}.")
     current = isolated_settings(settings, settings.data_dir, alpha)
@@ -246,6 +247,7 @@ def run_squad(
         off_topic=off_topic,
         off_topic_limit=off_topic_limit,
         limit_questions=limit_questions,
+        articles=articles,
         language=settings.calibration_language,
         conversational=True,
         progress=progress,
@@ -270,6 +272,7 @@ def run_squad(
             "path": str(path),
             "name": path.name,
             "articles": len(dataset.articles),
+            "article_range": articles,
             "paragraphs": sum(len(a.paragraphs) for a in dataset.articles),
             "questions": len(answerable),
             "limit_questions": limit_questions,

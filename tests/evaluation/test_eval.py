@@ -313,3 +313,32 @@ def test_feedback_replay_of_an_expert_edit(tmp_path: Path) -> None:
             assert s.scalar(select(func.count()).select_from(Answer)) == answers_before
     finally:
         check.close()
+
+
+def test_an_article_range_keeps_only_those_articles(tmp_path: Path) -> None:
+    from core.evaluation.datasets import load_squad, parse_articles
+
+    path = tmp_path / "squad.json"
+    data = [
+        {
+            "title": f"A{a}",
+            "paragraphs": [
+                {
+                    "context": f"Text {a}.",
+                    "qas": [
+                        {"id": f"q{a}", "question": f"What is {a}?", "answers": [{"text": str(a)}]}
+                    ],
+                }
+            ],
+        }
+        for a in range(5)
+    ]
+    path.write_text(json.dumps({"data": data}), encoding="utf-8")
+    kept = load_squad(path, "1-3")
+    assert [a.title for a in kept.articles] == ["A1", "A2", "A3"]
+    assert [q.id for q in kept.questions] == ["q1", "q2", "q3"]
+    assert [q.article for q in kept.questions] == [0, 1, 2]
+    assert len(load_squad(path).articles) == 5
+    for wrong in ("3-1", "70", "a-b"):
+        with pytest.raises(ValueError):
+            parse_articles(wrong)
