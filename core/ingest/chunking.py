@@ -11,6 +11,7 @@ the end of every Korean chunk was never embedded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ from core.ingest.loaders import Section
 # long sentence breaks at a comma rather than mid-phrase, and "" is the last resort that keeps
 # every chunk within size.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "。", "; ", ", ", " ", ""]
+
+# Markdown heading lines at the start of a section ("## Annual leave").
+_LEADING_HEADINGS = re.compile(r"\A(?:[ \t]*#{1,6}[ \t][^\n]*(?:\n+|\Z))+")
 
 
 @dataclass(frozen=True)
@@ -75,17 +79,40 @@ def chunk_sections(
     chunks, so re-ingesting is idempotent."""
     if size < 1 or not 0 <= overlap < size:
         raise ValueError(f"need size >= 1 and 0 <= overlap < size, got {size=} {overlap=}")
-    splitter = RecursiveCharacterTextSplitter(
+    # The splitter strips each chunk and drops those left empty, so whitespace never becomes one.
+    pieces = [
+        (section, text)
+        for section in sections
+        for text in _split_section(section.text, size, overlap, length)
+    ]
+    return [
+        ChunkDraft(text=text, position=position, page=section.page, heading=section.heading)
+        for position, (section, text) in enumerate(pieces)
+    ]
+
+
+def _splitter(
+    size: int, overlap: int, length: Callable[[str], int]
+) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
         chunk_size=size,
-        chunk_overlap=overlap,
+        chunk_overlap=min(overlap, size - 1),
         length_function=length,
         separators=SEPARATORS,
         keep_separator="end",  # a sentence keeps its full stop instead of the next one taking it
         strip_whitespace=True,
     )
-    # The splitter strips each chunk and drops those left empty, so whitespace never becomes one.
-    pieces = [(section, text) for section in sections for text in splitter.split_text(section.text)]
-    return [
-        ChunkDraft(text=text, position=position, page=section.page, heading=section.heading)
-        for position, (section, text) in enumerate(pieces)
-    ]
+
+
+def _split_section(text: str, size: int, overlap: int, length: Callable[[str], int]) -> list[str]:
+    """A section's chunks. A heading that opens it goes with the first chunk of its text:
+    split on its own it became a chunk of nothing but "## Paragraph 4", which outranked the
+    passage it heads and took a place among the sources."""
+    heading = _LEADING_HEADINGS.match(text)
+    body = text[heading.end() :] if heading else text
+    title = heading.group(0).strip() if heading else ""
+    room = size - length(title + "\n\n") - 1 if title else size
+    if not title or not body.strip() or room < max(1, size // 2):
+        return _splitter(size, overlap, length).split_text(text)
+    pieces = _splitter(room, overlap, length).split_text(body)
+    return [f"{title}\n\n{pieces[0]}", *pieces[1:]] if pieces else [title]

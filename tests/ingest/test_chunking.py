@@ -167,3 +167,15 @@ def test_chunk_plan_counts_the_active_models_tokens_up_to_its_window() -> None:
     # A hosted model without a local tokenizer: characters, as before.
     hosted = chunk_plan(Settings(), FakeEmbeddings(size=8))
     assert (hosted.size, hosted.unit, hosted.length("abc")) == (1000, "characters", 3)
+
+
+def test_a_heading_opening_a_long_section_goes_with_its_first_chunk() -> None:
+    # Split on its own the heading was a chunk of nothing but "## Paragraph 4", which outranked
+    # the passage it heads in XQuAD searches.
+    body = prose(4, 12)
+    text = "## Paragraph 4\n\n" + body
+    chunks = chunk_sections([Section(text, heading="Warsaw > Paragraph 4")], size=120, overlap=20)
+    assert len(chunks) > 1 and all(len(c.text) <= 120 for c in chunks)
+    assert chunks[0].text.startswith("## Paragraph 4\n\n") and len(chunks[0].text) > 40
+    assert not any(c.text.lstrip().startswith("#") for c in chunks[1:])
+    assert all(body.find(c.text.removeprefix("## Paragraph 4\n\n")[:30]) >= 0 for c in chunks)
