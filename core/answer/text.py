@@ -15,7 +15,12 @@ import snowballstemmer
 
 from core.answer.citations import LEADING_MARKERS
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n{2,}|\n(?=[-*•]\s)")
+# A full stop ends a sentence unless it ends an initial ("Nicholas E. Golovin", "U.S. Army")
+# or a title ("Dr. Smith"): cut there, the answer was "...headed by Nicholas E."
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?。！？])(?<!\s[A-Z]\.)(?<!\.[A-Z]\.)(?<!\s(?:Mr|Dr|St|Ms|Jr|Sr|Mt|Lt|vs)\.)"
+    r"(?<!\s(?:Mrs|Gen|Col|Rev|Sgt|Fig|Gov|Sen)\.)\s+|\n{2,}|\n(?=[-*•]\s)"
+)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # words; an underscore separates ("hotel_per_night")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _STOP_WORDS = frozenset(

@@ -165,3 +165,19 @@ def test_keyword_text_leaves_text_without_hangul_unchanged(text: str) -> None:
 
 def test_keyword_text_keeps_single_hangul_syllables_and_latin_parts() -> None:
     assert keyword_text("그 API문서") == "그 API문서 문서"
+
+
+def test_initials_and_titles_do_not_end_a_sentence() -> None:
+    # XQuAD: the answer was cut at "...headed by his special technical assistant Nicholas E."
+    text = (
+        "A committee was headed by Nicholas E. Golovin in July 1961. "
+        "Dr. Smith joined the U.S. Army."
+    )
+    assert split_sentences(text) == [
+        "A committee was headed by Nicholas E. Golovin in July 1961.",
+        "Dr. Smith joined the U.S. Army.",
+    ]
+    assert split_sentences("Condensers run at about 30 °C. Boilers are hotter.") == [
+        "Condensers run at about 30 °C.",
+        "Boilers are hotter.",
+    ]
