@@ -13,7 +13,12 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from core.answer.calibration import Calibration, find_calibration
+from core.answer.calibration import (
+    Calibration,
+    bundled_for_languages,
+    find_calibration,
+    installed_path,
+)
 from core.answer.chain import RagChain
 from core.answer.extractive import ExtractiveAnswerer
 from core.answer.llm import make_chat_model, make_guard
@@ -89,6 +94,10 @@ def make_chain(
         guard=make_guard(settings),
         calibration=calibration,
         threshold=answer_threshold(settings, calibration),
+        by_language={
+            language: (fit, answer_threshold(settings, fit))
+            for language, fit in language_calibrations(settings, embeddings).items()
+        },
     )
 
 
@@ -97,6 +106,18 @@ def load_calibration(settings: Settings, embeddings: Embeddings) -> Calibration 
     shipped for it and the documents' language, else None (uncalibrated)."""
     languages = dict.fromkeys([settings.calibration_language, "en"])
     return find_calibration(settings.data_dir, model_name(embeddings), tuple(languages))
+
+
+def language_calibrations(settings: Settings, embeddings: Embeddings) -> dict[str, Calibration]:
+    """The calibrations shipped for this model for questions in another language (Korean),
+    unless this data directory has its own: a fit on the organisation's data scores every
+    question."""
+    model = model_name(embeddings)
+    installed = installed_path(settings.data_dir)
+    if installed.exists() and Calibration.load(installed).embedding_model == model:
+        return {}
+    found = bundled_for_languages(model, ["ko"])
+    return {k: v for k, v in found.items() if k != settings.calibration_language}
 
 
 def answer_threshold(settings: Settings, calibration: Calibration | None) -> float | None:

@@ -191,6 +191,18 @@ def installed_path(data_dir: Path) -> Path:
     return data_dir / "calibration.json"
 
 
+def bundled_for_languages(embedding_model: str, languages: Sequence[str]) -> dict[str, Calibration]:
+    """The calibrations shipped for this embedding model, by language, for those that have one."""
+    names = dict.fromkeys([embedding_model, embedding_model.split(" (")[0]])
+    found: dict[str, Calibration] = {}
+    for language in languages:
+        for name in names:
+            path = bundled_path(name, language)
+            if language not in found and path.exists():
+                found[language] = Calibration.load(path)
+    return found
+
+
 def find_calibration(
     data_dir: Path | None, embedding_model: str, languages: Sequence[str] = ("en",)
 ) -> Calibration | None:

@@ -13,7 +13,7 @@ runnable's `with_fallbacks` cannot take back tokens already shown).
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from core.answer.llm import (
 )
 from core.answer.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.answer.retrieval import StoreRetriever
-from core.answer.text import content_terms, coverage
+from core.answer.text import content_terms, coverage, language_of
 from core.answer.types import AnswerResult, AskEvent, GeneratorKind, Source
 from core.embeddings import SimilarityScale
 from core.stores.base import SearchFilter
@@ -88,6 +88,7 @@ class RagChain:
         guard: LLMGuard | None = None,
         calibration: Calibration | None = None,
         threshold: float | None = None,
+        by_language: Mapping[str, tuple[Calibration, float | None]] | None = None,
     ) -> None:
         self.retriever = retriever
         self.calibration = calibration
@@ -95,6 +96,10 @@ class RagChain:
         self.threshold = (
             threshold if threshold is not None or calibration is None else calibration.threshold
         )
+        # Calibrations (and thresholds) for questions in another language than the documents'
+        # default: a Korean question is scored by the Korean fit, whose keyword and similarity
+        # scales differ from English ones.
+        self.by_language = dict(by_language or {})
         # Off only to record every candidate answer (labelled data for calibration).
         self.selective = True
         self.guard = guard or LLMGuard()
@@ -184,6 +189,13 @@ class RagChain:
         covered = coverage(own_terms, content_terms(joined[0].page_content))
         return best_joined >= best_alone + _JOIN_MIN_GAIN and covered >= _JOIN_MIN_COVERAGE
 
+    def calibration_for(self, question: str) -> tuple[Calibration | None, float | None]:
+        """The calibration and threshold that score an answer to `question`."""
+        language = language_of(question)
+        if language is not None and language in self.by_language:
+            return self.by_language[language]
+        return self.calibration, self.threshold
+
     def covers(self, passages: Sequence[Document]) -> bool:
         """Whether the documents plausibly answer: the best passage must be close in meaning
         (keyword-only retrieval has no similarity to judge by, so any hit counts)."""
@@ -229,6 +241,7 @@ class RagChain:
         )
         timings["generate"] = time.perf_counter() - mark
 
+        calibration, threshold = self.calibration_for(asked)
         parsed = parse_citations(text, len(passages))
         flagged = [looks_like_instructions(p.page_content) for p in passages]
         abstained = generator == "none" or parsed.text.strip() == NO_ANSWER
@@ -242,8 +255,8 @@ class RagChain:
             truncated=finish == "length",
             generator=generator,
             logprob_mean=usage.get("logprob_mean"),
-            calibration=self.calibration,
-            threshold=self.threshold,
+            calibration=calibration,
+            threshold=threshold,
             extractive=usage.get("extractive"),
         )
         answer, cited = parsed.text, parsed.cited
@@ -251,8 +264,8 @@ class RagChain:
             self.selective
             and not abstained
             and confidence.calibration is not None
-            and self.threshold is not None
-            and confidence.score < self.threshold
+            and threshold is not None
+            and confidence.score < threshold
         )
         if withheld:
             if generator == "llm":
@@ -260,7 +273,7 @@ class RagChain:
             answer, cited, generator = NOT_COVERED, [], "none"
             notice = (
                 f"Withheld: P(right) {confidence.score:.0%} is below the answer threshold "
-                f"{self.threshold:.0%}."
+                f"{threshold:.0%}."
             )
         if generator != "llm":
             yield from _words(answer)
@@ -312,7 +325,8 @@ class RagChain:
         usage, finish reason). Other answers are streamed by `stream` once confidence has been
         checked. Without a calibration for the answer, the similarity threshold of `covers`
         decides; the LLM is never called for passages that fail it."""
-        calibrated = self.calibration is not None and self.calibration.applies_to(
+        calibration, _ = self.calibration_for(question)
+        calibrated = calibration is not None and calibration.applies_to(
             "llm" if self.answer_chain is not None else "extractive"
         )
         gated = self.selective and (not calibrated or self.answer_chain is not None)

@@ -34,6 +34,15 @@ _STOP_WORDS = frozenset(
 )
 
 
+def language_of(text: str) -> str | None:
+    """ "ko" when at least a third of the letters are Hangul, else None (unknown: the
+    documents' configured language applies). Korean is the one language Loupe ships
+    calibrations for besides English, and the only one told apart here."""
+    letters = [ch for ch in text if ch.isalpha()]
+    hangul = sum(1 for ch in letters if _HANGUL.match(ch))
+    return "ko" if letters and hangul * 3 >= len(letters) else None
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences, each keeping the citation markers written after its full stop
     ("Fact. [1] Next fact.")."""

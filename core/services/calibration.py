@@ -201,6 +201,7 @@ class CalibrationService:
             calibration.save(installed_path(self.settings.data_dir))
             self.chain.calibration = calibration
             self.chain.threshold = answer_threshold(self.settings, calibration)
+            self.chain.by_language = {}  # fitted on this data directory: it scores every question
         return Outcome(calibration, figures, install, decision, compared)
 
     def history(self) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.answer.injection import looks_like_instructions
-from core.answer.text import content_terms, coverage, split_sentences
+from core.answer.text import content_terms, coverage, language_of, split_sentences
 from core.stores.keywords import keyword_text
 
 # split_sentences ------------------------------------------------------------------------------
@@ -181,3 +181,11 @@ def test_initials_and_titles_do_not_end_a_sentence() -> None:
         "Condensers run at about 30 °C.",
         "Boilers are hotter.",
     ]
+
+
+def test_the_language_of_a_question() -> None:
+    assert language_of("연차는 며칠인가요?") == "ko"
+    assert language_of("LG CNS의 본사는 어디에 있나?") == "ko"  # Latin names inside Korean
+    assert language_of("How many days of leave?") is None
+    assert language_of("What does 복리후생 mean in the handbook?") is None
+    assert language_of("1234?") is None
