@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.answer.citations import citations_in, strip_markers
-from core.answer.text import content_terms, coverage, split_sentences
+from core.answer.text import content_terms, coverage, split_sentences, stemmed_terms
 
 # Questions that ask for a quantity or a date expect a digit (or a number word) in the answer.
 _EXPECTS_NUMBER = re.compile(
@@ -49,6 +49,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "rank_agreement",
     "question_coverage_cited",
     "question_coverage_passage",
+    "question_coverage_stemmed",
     "answer_words",
     "cited_passages",
     "first_cited_rank",
@@ -78,6 +79,8 @@ DESCRIPTIONS: dict[str, str] = {
     "rank_agreement": "whether keyword and meaning search agree on the best passage",
     "question_coverage_cited": "share of the question's key terms in the cited sentences",
     "question_coverage_passage": "share of the question's key terms in the cited passage",
+    "question_coverage_stemmed": "share of the question's words, in any form, in the cited "
+    "sentences",
     "answer_words": "the answer's length",
     "cited_passages": "how many passages the answer cites",
     "first_cited_rank": "the search rank of the passage the answer cites first",
@@ -189,6 +192,13 @@ def compute_features(
         "rank_agreement": float(kw_best is not None and kw_best == cos_best),
         "question_coverage_cited": round(coverage(q_terms, cited_terms) if cited else 0.0, 4),
         "question_coverage_passage": round(coverage(q_terms, passage_terms) if cited else 0.0, 4),
+        # "established" asked, "establishment" quoted: the same word to a reader.
+        "question_coverage_stemmed": round(
+            coverage(stemmed_terms(question), stemmed_terms(" ".join(cited_text)))
+            if cited
+            else 0.0,
+            4,
+        ),
         "answer_words": round(math.log1p(len(plain.split())), 4),
         "cited_passages": float(len(cited)),
         "first_cited_rank": float(cited[0]) if cited else 0.0,

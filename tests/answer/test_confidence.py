@@ -280,3 +280,20 @@ def test_a_marker_after_the_full_stop_still_cites_the_sentence() -> None:
         "The Eiffel Tower is 330 metres tall. [1]", strong_passages()
     )
     assert (support, uncited, sentences) == (1.0, 0, 1)
+
+
+def test_question_words_count_in_any_form_in_the_stemmed_coverage() -> None:
+    from core.answer.features import compute_features
+
+    passage = Document(
+        page_content="The establishment of the committee followed in July 1961.",
+        metadata={"vector_score": 0.6, "keyword_score": 3.0},
+    )
+    features = compute_features(
+        "When was the committee established?",
+        "The establishment of the committee followed in July 1961. [1]",
+        [passage],
+        generator="extractive",
+    )
+    assert features["question_coverage_stemmed"] == 1.0
+    assert features["question_coverage_cited"] < 1.0  # "established" != "establishment"
