@@ -31,6 +31,7 @@ from core.vocab import Role, Verdict
 
 if TYPE_CHECKING:
     from core.answer.types import Source
+    from core.stores.base import Hit
 
 Progress = Callable[[str, int, int], None]
 EXPERT = Actor("simulated-expert", Role.expert)
@@ -172,18 +173,26 @@ def simulate_beir(
         store = LanceDBStore(Path(tmp), dimension=dimension(embeddings), table="beir")
         try:
             index_corpus(store, embeddings, dataset.corpus, settings.embed_batch_size, progress)
+            # One more than k: an ArguAna query is a corpus document itself, and finding
+            # itself is neither a hit nor something an expert would judge (BEIR's
+            # ignore_identical_ids, as `eval --beir` does).
             retriever = StoreRetriever(
                 store=store,
                 embeddings=embeddings,
-                k=settings.retrieval_k,
+                k=settings.retrieval_k + 1,
                 alpha=settings.hybrid_alpha,
             )
+
+            def search(query_id: str, text: str) -> list[Hit]:
+                hits = [h for h in retriever.search(text) if h.chunk.document_id != query_id]
+                return hits[: settings.retrieval_k]
+
             items = list(dataset.queries.items())
             first: list[tuple[list[str], set[str]]] = []
             verdicts: list[PassageVerdict] = []
             for i, (query_id, text) in enumerate(items):
                 gold = {d for d, grade in dataset.qrels[query_id].items() if grade > 0}
-                hits = retriever.search(text)
+                hits = search(query_id, text)
                 ranked = [hit.chunk.document_id for hit in hits]
                 first.append((ranked, gold))
                 if i % 2 == 0:
@@ -203,8 +212,8 @@ def simulate_beir(
                 if progress:
                     progress("search", i + 1, len(items))
             retriever.boosts = Boosts(verdicts, now)
-            for i, ((_, text), (ranked, gold)) in enumerate(zip(items, first, strict=True)):
-                again = [hit.chunk.document_id for hit in retriever.search(text)]
+            for i, ((query_id, text), (ranked, gold)) in enumerate(zip(items, first, strict=True)):
+                again = [hit.chunk.document_id for hit in search(query_id, text)]
                 outcomes.append(
                     Outcome(
                         taught=i % 2 == 0,
