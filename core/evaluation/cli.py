@@ -177,7 +177,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             outcome = loupe.calibrate(
                 records,
                 dataset=f"{Path(header.dataset).name} (sha256 {header.dataset_sha256[:12]}), "
-                f"{header.folds} held-out-article folds, off-topic: "
+                + (f"articles {header.articles}, " if header.articles else "")
+                + f"{header.folds} held-out-article folds, off-topic: "
                 f"{Path(header.off_topic).name if header.off_topic else 'none'}",
                 language=header.language,
                 training_hash=labelled.store_hash(records),

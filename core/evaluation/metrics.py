@@ -20,6 +20,7 @@ Relevance = Mapping[str, float]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 def _relevant(relevance: Relevance) -> set[str]:
@@ -100,12 +101,18 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
 
 
 def contains_answer(prediction: str, golds: Sequence[str]) -> float:
-    """1 when a normalised gold answer appears inside the normalised prediction: the fair
-    measure for answerers that quote whole sentences, where EM is 0 by construction."""
+    """1 when a normalised gold answer appears inside the normalised prediction as whole
+    words: the fair measure for answerers that quote whole sentences, where EM is 0 by
+    construction. A Korean answer may end inside a word, since particles and endings attach
+    to it ("패배" in "패배하게", "개골산" in "개골산(皆骨山)"), but must start one."""
     normalised = f" {normalize_answer(prediction)} "
+
+    def found(gold: str) -> bool:
+        needle = f" {gold}" if _HANGUL.search(gold[-1]) else f" {gold} "
+        return needle in normalised
+
     return max(
-        (float(f" {normalize_answer(g)} " in normalised) for g in golds if normalize_answer(g)),
-        default=0.0,
+        (float(found(normalize_answer(g))) for g in golds if normalize_answer(g)), default=0.0
     )
 
 

@@ -204,11 +204,27 @@ def test_a_question_for_a_number_answered_without_one_is_marked() -> None:
 SHIPPED = find_calibration(None, "all-MiniLM-L6-v2 (onnx int8)")
 
 
-def calibrated(answer: str, passages: list[Document], **kwargs: object) -> Confidence:
+# The shipped fit is for extractive answers, which always carry how well their sentence
+# matched the question and how clearly it beat the next one.
+CLEAR_SENTENCE = {"sentence_score": 0.8, "sentence_margin": 0.3}
+POOR_SENTENCE = {"sentence_score": 0.2, "sentence_margin": 0.02}
+
+
+def calibrated(
+    answer: str, passages: list[Document], sentence: dict[str, float], **kwargs: object
+) -> Confidence:
     assert SHIPPED is not None
     return compute_confidence(
-        QUESTION, answer, passages, scale=SCALE, calibration=SHIPPED, threshold=0.5, **kwargs
-    )  # type: ignore[arg-type]
+        QUESTION,
+        answer,
+        passages,
+        scale=SCALE,
+        calibration=SHIPPED,
+        threshold=0.5,
+        generator="extractive",
+        extractive=sentence,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def test_the_bundled_model_has_a_shipped_calibration() -> None:
@@ -218,8 +234,10 @@ def test_the_bundled_model_has_a_shipped_calibration() -> None:
 
 
 def test_calibrated_confidence_is_a_probability_with_its_version_and_threshold() -> None:
-    strong = calibrated("The Eiffel Tower is 330 metres tall [1].", strong_passages())
-    weak = calibrated("Bees dance with a waggle [1].", weak_passages())
+    strong = calibrated(
+        "The Eiffel Tower is 330 metres tall [1].", strong_passages(), CLEAR_SENTENCE
+    )
+    weak = calibrated("Bees dance with a waggle [1].", weak_passages(), POOR_SENTENCE)
     assert 0.0 <= weak.score < strong.score <= 1.0
     assert strong.calibration == SHIPPED.version if SHIPPED else False
     assert strong.threshold == 0.5
@@ -228,7 +246,9 @@ def test_calibrated_confidence_is_a_probability_with_its_version_and_threshold()
 
 def test_calibrated_reasons_are_ranked_by_their_contribution() -> None:
     assert SHIPPED is not None
-    confidence = calibrated("The Eiffel Tower is 330 metres tall [1].", strong_passages())
+    confidence = calibrated(
+        "The Eiffel Tower is 330 metres tall [1].", strong_passages(), CLEAR_SENTENCE
+    )
     pushes = SHIPPED.contributions(confidence.features)
     shown = [name for name, push in pushes if abs(push) >= 0.05][: len(confidence.reasons)]
     assert confidence.reasons
@@ -238,7 +258,9 @@ def test_calibrated_reasons_are_ranked_by_their_contribution() -> None:
 
 
 def test_an_abstention_has_no_chance_of_being_right() -> None:
-    confidence = calibrated("The documents do not say.", strong_passages(), abstained=True)
+    confidence = calibrated(
+        "The documents do not say.", strong_passages(), POOR_SENTENCE, abstained=True
+    )
     assert confidence.score == 0.0
     assert confidence.reasons[0] == "The documents do not answer this question."
 

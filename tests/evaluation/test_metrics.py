@@ -135,3 +135,12 @@ def test_expected_calibration_error_edges() -> None:
     assert expected_calibration_error([], []) is None
     with pytest.raises(ValueError):
         expected_calibration_error([0.5], [True, False])
+
+
+def test_a_korean_gold_answer_may_take_a_particle_but_must_start_a_word() -> None:
+    # KorQuAD: "패배" is the answer in "...모두 사용한 경우 패배하게 된다"; the word-bound rule
+    # for English counted it wrong.
+    assert contains_answer("자신의 시간을 모두 사용한 경우 패배하게 된다.", ["패배"]) == 1.0
+    assert contains_answer("겨울에는 개골산(皆骨山 바위 뼈 산)으로 불렸다.", ["개골산"]) == 1.0
+    assert contains_answer("금강산이라 불리며", ["강산"]) == 0.0  # inside a word, not its start
+    assert contains_answer("The ratio is 2:1 overall.", ["2:1 over"]) == 0.0  # English unchanged
