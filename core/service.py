@@ -310,6 +310,7 @@ class Loupe:
         training_hash: str,
         target_precision: float | None = None,
         install: bool = True,
+        without: Sequence[str] = (),
         actor: Actor = OPERATOR,
     ) -> Outcome:
         return self.calibration.fit_records(
@@ -319,6 +320,7 @@ class Loupe:
             training_hash=training_hash,
             target_precision=target_precision,
             install=install,
+            without=without,
             actor=actor,
         )
 

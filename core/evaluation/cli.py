@@ -134,6 +134,12 @@ def add_calibrate_parser(subparsers: Any, common: argparse.ArgumentParser) -> No
     p.add_argument("--target-precision", type=_share, help="pick the threshold by precision")
     p.add_argument("--no-install", action="store_true", help="fit and record, do not install")
     p.add_argument(
+        "--without",
+        metavar="F1,F2",
+        help="leave these confidence features out of the fit (e.g. raw keyword scores, whose "
+        "scale depends on the corpus)",
+    )
+    p.add_argument(
         "--bundle",
         metavar="FILE",
         help="also write the calibration to FILE (the copy shipped for an embedding model)",
@@ -184,6 +190,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 training_hash=labelled.store_hash(records),
                 target_precision=args.target_precision,
                 install=not args.no_install,
+                without=[n.strip() for n in (args.without or "").split(",") if n.strip()],
             )
         if args.bundle:
             outcome.calibration.save(Path(args.bundle))

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from core.answer.calibration import Calibration, installed_path
 from core.answer.chain import RagChain
+from core.answer.features import FEATURE_NAMES
 from core.auth import Actor, require
 from core.config import Settings
 from core.db.insights import expert_verdicts
@@ -72,11 +73,16 @@ class CalibrationService:
         training_hash: str,
         target_precision: float | None = None,
         install: bool = True,
+        without: Sequence[str] = (),
         progress: Callable[[str], None] | None = None,
         actor: Actor,
     ) -> Outcome:
-        """Fit on labelled benchmark records and (by default) install the fit."""
+        """Fit on labelled benchmark records and (by default) install the fit. `without`
+        leaves features out of it (ones that do not carry over to other corpora)."""
         require(actor, Role.admin)
+        unknown = set(without) - set(FEATURE_NAMES)
+        if unknown:
+            raise ValueError(f"No such confidence feature: {', '.join(sorted(unknown))}.")
         data = fitting.from_records(records)
         fit = fitting.fit(
             data,
@@ -85,6 +91,7 @@ class CalibrationService:
             language=language,
             dataset=dataset,
             training_hash=training_hash,
+            features=[name for name in FEATURE_NAMES if name not in without],
             target_precision=target_precision,
             progress=progress,
         )

@@ -288,12 +288,9 @@ def test_extractive_mode_quotes_and_cites_every_sentence(chain_with: ChainFactor
 
 
 def test_extractive_mode_answers_korean_from_the_korean_passage(chain_with: ChainFactory) -> None:
-    # What is quoted, not whether it is shown: the Korean calibration was fitted on 433
-    # KorQuAD paragraphs, and on this six-passage store its keyword scores are out of range
-    # (P(right) 3%, withheld). tests/answer/test_sample_answers.py answers Korean for real.
-    chain = chain_with(None)
-    chain.selective = False
-    _, result = ask(chain, "한강의 길이는 얼마인가?")
+    # Scored by the Korean calibration, which leaves raw BM25 out: fitted with it on 433
+    # KorQuAD paragraphs, it withheld this answer on a six-passage store (P(right) 3%).
+    _, result = ask(chain_with(None), "한강의 길이는 얼마인가?")
 
     assert_extractive_answer(result)
     assert "494킬로미터" in result.answer

@@ -256,3 +256,35 @@ def test_a_replay_refuses_a_changed_data_set(tmp_path: Path) -> None:
     squad.write_text(json.dumps({**SQUAD, "version": "changed"}))
     with pytest.raises(ValueError, match="sha256 differs"):
         labelled.replay(store, settings)
+
+
+def test_features_left_out_of_a_fit_are_not_in_the_calibration(tmp_path: Path) -> None:
+    # The shipped Korean fit leaves raw BM25 out: its scale comes from the corpus it was fitted
+    # on, and it withheld clear answers from a one-document upload.
+    rng = random.Random(5)
+    records = []
+    for i in range(300):
+        answerable = i % 3 != 0
+        covered = rng.uniform(0.5, 1.0) if answerable else rng.uniform(0.0, 0.6)
+        right = answerable and rng.random() < covered
+        records.append(
+            {
+                "id": f"q{i}",
+                "kind": "answerable" if answerable else "unanswerable",
+                "article": i // 6,
+                "right": right,
+                "features": {"question_coverage_cited": covered, "bm25_top": rng.uniform(1, 4)},
+            }
+        )
+    loupe = Loupe(Settings(data_dir=tmp_path / "data", llm="extractive", database_url=None))
+    try:
+        options = {"dataset": "synthetic", "language": "ko", "training_hash": "h", "install": False}
+        kept = loupe.calibrate(records, without=["bm25_top"], **options)  # type: ignore[arg-type]
+        assert "bm25_top" not in kept.calibration.features
+        assert "question_coverage_cited" in kept.calibration.features
+        everything = loupe.calibrate(records, **options)  # type: ignore[arg-type]
+        assert "bm25_top" in everything.calibration.features
+        with pytest.raises(ValueError, match="No such confidence feature"):
+            loupe.calibrate(records, without=["bm25_max"], **options)  # type: ignore[arg-type]
+    finally:
+        loupe.close()
