@@ -5,6 +5,7 @@ Real SQL, store and model."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,11 @@ import pytest
 from core.auth import Actor
 from core.config import Settings
 from core.ingest.pipeline import IngestItem
-from core.learn.boosts import BOOST_HALF_LIFE_DAYS, UNSUPPORT_PENALTY
+from core.learn.boosts import BOOST_HALF_LIFE_DAYS, UNSUPPORT_PENALTY, Boosts, PassageVerdict
 from core.learn.state import LearnedState
 from core.learn.verified import CANDIDATE_SIMILARITY
 from core.service import Loupe
+from core.vocab import Verdict
 
 POLICY = IngestItem(
     "policy.txt",
@@ -162,3 +164,15 @@ def test_chat_reactions_from_an_admin_are_not_reviews(loupe: Loupe) -> None:
     loupe.feedback(answer.answer_id or "", rating="up", role="expert", source="review")
     assert loupe.ask(QUESTION).verified is not None
     assert loupe.review_progress()[0] == 1
+
+
+def test_a_verdict_carries_to_a_rewording_not_to_another_question_on_the_topic() -> None:
+    # ArguAna: arguments of one debate score 0.7-0.85 with each other; from 0.7 one query's
+    # verdicts demoted another query's gold passage (17 untouched hits broken).
+    def at(cosine: float) -> list[float]:
+        return [cosine, math.sqrt(1 - cosine**2)]
+
+    now = datetime.now(UTC)
+    boosts = Boosts([PassageVerdict("c", Verdict.does_not_support, now, at(1.0))], now)
+    assert boosts.offsets(at(0.97), ["c"])["c"] == pytest.approx(-0.15)  # a rewording
+    assert boosts.offsets(at(0.80), ["c"])["c"] == 0.0  # same debate, another argument
