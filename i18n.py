@@ -231,6 +231,7 @@ CORE_WORDS = (
     N_("whether keyword and meaning search agree on the best passage"),
     N_("share of the question's key terms in the cited sentences"),
     N_("share of the question's key terms in the cited passage"),
+    N_("share of the question's words, in any form, in the cited sentences"),
     N_("the answer's length"),
     N_("how many passages the answer cites"),
     N_("the search rank of the passage the answer cites first"),
