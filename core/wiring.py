@@ -17,7 +17,7 @@ from core.answer.calibration import (
     Calibration,
     bundled_for_languages,
     find_calibration,
-    installed_path,
+    installed_calibration,
 )
 from core.answer.chain import RagChain
 from core.answer.extractive import ExtractiveAnswerer
@@ -113,8 +113,7 @@ def language_calibrations(settings: Settings, embeddings: Embeddings) -> dict[st
     unless this data directory has its own: a fit on the organisation's data scores every
     question."""
     model = model_name(embeddings)
-    installed = installed_path(settings.data_dir)
-    if installed.exists() and Calibration.load(installed).embedding_model == model:
+    if installed_calibration(settings.data_dir, model) is not None:
         return {}
     found = bundled_for_languages(model, ["ko"])
     return {k: v for k, v in found.items() if k != settings.calibration_language}

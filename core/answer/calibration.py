@@ -191,32 +191,40 @@ def installed_path(data_dir: Path) -> Path:
     return data_dir / "calibration.json"
 
 
+def installed_calibration(data_dir: Path | None, embedding_model: str) -> Calibration | None:
+    """The calibration installed in this data directory, when it was fitted for this model."""
+    if data_dir is None or not installed_path(data_dir).exists():
+        return None
+    installed = Calibration.load(installed_path(data_dir))
+    return installed if installed.embedding_model == embedding_model else None
+
+
+def bundled_calibration(embedding_model: str, language: str) -> Calibration | None:
+    """The calibration shipped for this model and language; a runtime variant such as
+    "all-MiniLM-L6-v2 (onnx int8)" falls back to its model's."""
+    for name in dict.fromkeys([embedding_model, embedding_model.split(" (")[0]]):
+        path = bundled_path(name, language)
+        if path.exists():
+            return Calibration.load(path)
+    return None
+
+
 def bundled_for_languages(embedding_model: str, languages: Sequence[str]) -> dict[str, Calibration]:
     """The calibrations shipped for this embedding model, by language, for those that have one."""
-    names = dict.fromkeys([embedding_model, embedding_model.split(" (")[0]])
-    found: dict[str, Calibration] = {}
-    for language in languages:
-        for name in names:
-            path = bundled_path(name, language)
-            if language not in found and path.exists():
-                found[language] = Calibration.load(path)
-    return found
+    found = {language: bundled_calibration(embedding_model, language) for language in languages}
+    return {language: fit for language, fit in found.items() if fit is not None}
 
 
 def find_calibration(
     data_dir: Path | None, embedding_model: str, languages: Sequence[str] = ("en",)
 ) -> Calibration | None:
     """The installed calibration when it was fitted for this embedding model, else the
-    bundled one for the model (first language that has one; a runtime variant such as
-    "all-MiniLM-L6-v2 (onnx int8)" falls back to its model's), else None (uncalibrated)."""
-    if data_dir is not None and installed_path(data_dir).exists():
-        installed = Calibration.load(installed_path(data_dir))
-        if installed.embedding_model == embedding_model:
-            return installed
-    names = dict.fromkeys([embedding_model, embedding_model.split(" (")[0]])
+    bundled one for the model (first language that has one), else None (uncalibrated)."""
+    installed = installed_calibration(data_dir, embedding_model)
+    if installed is not None:
+        return installed
     for language in languages:
-        for name in names:
-            path = bundled_path(name, language)
-            if path.exists():
-                return Calibration.load(path)
+        bundled = bundled_calibration(embedding_model, language)
+        if bundled is not None:
+            return bundled
     return None

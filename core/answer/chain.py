@@ -236,12 +236,12 @@ class RagChain:
         asked = rewritten or question
 
         mark = time.perf_counter()
+        calibration, threshold = self.calibration_for(asked)
         text, generator, notice, usage, finish = yield from self._generate(
-            asked, passages, timings, mark, deadline, condense_failure
+            asked, passages, timings, mark, deadline, calibration, condense_failure
         )
         timings["generate"] = time.perf_counter() - mark
 
-        calibration, threshold = self.calibration_for(asked)
         parsed = parse_citations(text, len(passages))
         flagged = [looks_like_instructions(p.page_content) for p in passages]
         abstained = generator == "none" or parsed.text.strip() == NO_ANSWER
@@ -319,13 +319,14 @@ class RagChain:
         timings: dict[str, float],
         started: float,
         deadline: Deadline,
+        calibration: Calibration | None,
         condense_failure: Exception | None = None,
     ) -> Generator[AskEvent, None, Generated]:
         """Streams the LLM's tokens as they come; returns (text, generator, notice, token
         usage, finish reason). Other answers are streamed by `stream` once confidence has been
         checked. Without a calibration for the answer, the similarity threshold of `covers`
-        decides; the LLM is never called for passages that fail it."""
-        calibration, _ = self.calibration_for(question)
+        decides; the LLM is never called for passages that fail it. `calibration` is the one
+        that will score this answer."""
         calibrated = calibration is not None and calibration.applies_to(
             "llm" if self.answer_chain is not None else "extractive"
         )

@@ -90,14 +90,21 @@ def _name_terms(column: str) -> set[str]:
     return stemmed_terms(column.replace("_", " "))
 
 
-def _row_answer(question: str, row: list[tuple[str, str]]) -> str:
+def _row_answer(
+    row: list[tuple[str, str]],
+    q_terms: set[str],
+    q_stems: set[str],
+    column_stems: dict[str, set[str]],
+) -> str:
     """`column: value` pairs of a row: the columns whose values the question names (which row)
     and those whose names share the most words with it (what it asks), or the whole row when
-    it names no column."""
-    q_terms = content_terms(question)
+    it names no column. The question's terms and the columns' stems are worked out once per
+    table, not per row (`column_stems` fills as columns are seen)."""
     keys = [(c, v) for c, v in row if content_terms(v) & q_terms]
-    q_stems = stemmed_terms(question)
-    named = {c: len(_name_terms(c) & q_stems) for c, _ in row}
+    for c, _ in row:
+        if c not in column_stems:
+            column_stems[c] = _name_terms(c)
+    named = {c: len(column_stems[c] & q_stems) for c, _ in row}
     most = max(named.values(), default=0)
     asked = [(c, v) for c, v in row if most and named[c] == most and (c, v) not in keys]
     chosen = keys + asked if asked else row
@@ -140,15 +147,20 @@ class ExtractiveAnswerer:
         the best-ranked passage that has it; a table passage gives its rows."""
         units: list[tuple[int, str, str]] = []
         seen: set[str] = set()
+        q_terms: set[str] | None = None
+        q_stems: set[str] = set()
+        column_stems: dict[str, set[str]] = {}
         for n, doc in enumerate(passages, start=1):
             text = neutralize_markers(doc.page_content)
             rows = _table_rows(text)
             if rows is not None:
+                if q_terms is None:
+                    q_terms, q_stems = content_terms(question), stemmed_terms(question)
                 for row in rows:
                     full = "; ".join(f"{c}: {v}" for c, v in row)
                     if full.lower() not in seen:
                         seen.add(full.lower())
-                        units.append((n, full, _row_answer(question, row)))
+                        units.append((n, full, _row_answer(row, q_terms, q_stems, column_stems)))
                 continue
             headings = _heading_titles(doc)
             for sentence in split_sentences(text):

@@ -22,7 +22,7 @@ _SENTENCE_END = re.compile(
     r"(?<!\s(?:Mrs|Gen|Col|Rev|Sgt|Fig|Gov|Sen)\.)\s+|\n{2,}|\n(?=[-*•]\s)"
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # words; an underscore separates ("hotel_per_night")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+HANGUL = re.compile(r"[\uac00-\ud7a3]")  # a Hangul syllable
 _STOP_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
@@ -39,7 +39,7 @@ def language_of(text: str) -> str | None:
     documents' configured language applies). Korean is the one language Loupe ships
     calibrations for besides English, and the only one told apart here."""
     letters = [ch for ch in text if ch.isalpha()]
-    hangul = sum(1 for ch in letters if _HANGUL.match(ch))
+    hangul = sum(1 for ch in letters if HANGUL.match(ch))
     return "ko" if letters and hangul * 3 >= len(letters) else None
 
 
@@ -61,7 +61,7 @@ def split_sentences(text: str) -> list[str]:
 def content_terms(text: str) -> set[str]:
     terms: set[str] = set()
     for word in _WORD.findall(text.lower()):
-        if _HANGUL.search(word) and len(word) > 1:
+        if HANGUL.search(word) and len(word) > 1:
             terms.update(word[i : i + 2] for i in range(len(word) - 1))
         elif word not in _STOP_WORDS and (len(word) > 1 or word.isdigit()):
             terms.add(word)

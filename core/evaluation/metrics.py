@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from core.answer.text import HANGUL
+
 Relevance = Mapping[str, float]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 def _relevant(relevance: Relevance) -> set[str]:
@@ -108,7 +109,7 @@ def contains_answer(prediction: str, golds: Sequence[str]) -> float:
     normalised = f" {normalize_answer(prediction)} "
 
     def found(gold: str) -> bool:
-        needle = f" {gold}" if _HANGUL.search(gold[-1]) else f" {gold} "
+        needle = f" {gold}" if HANGUL.match(gold[-1]) else f" {gold} "
         return needle in normalised
 
     return max(
