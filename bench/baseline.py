@@ -84,9 +84,7 @@ def prepare() -> dict[str, Any]:
     doc_ids: list[str] = []
     for doc_id, (title, text) in data.corpus.items():
         loaded = load_bytes(f"{doc_id}.txt", arguana_file_text(title, text).encode())
-        for draft in chunk_sections(
-            loaded.sections, size=plan.size, overlap=plan.overlap, length=plan.length
-        ):
+        for draft in chunk_sections(loaded.sections, plan):
             texts.append(f"{draft.heading}\n{draft.text}" if draft.heading else draft.text)
             doc_ids.append(doc_id)
     chunk_s = time.perf_counter() - start

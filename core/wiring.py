@@ -25,7 +25,13 @@ from core.answer.llm import make_chat_model, make_guard
 from core.answer.retrieval import StoreRetriever
 from core.config import Settings
 from core.db.session import Database
-from core.embeddings import dimension, get_embeddings, model_name, similarity_scale
+from core.embeddings import (
+    dimension,
+    get_embeddings,
+    model_name,
+    similarity_scale,
+    vector_languages,
+)
 from core.ingest.chunking import chunk_plan
 from core.ingest.loaders import ZipLimits
 from core.ingest.pipeline import IngestLimits, Ingestor
@@ -83,11 +89,16 @@ def make_chain(
     """The answer chain over `store`; `chat_model=None` answers extractively."""
     model = make_chat_model(settings) if chat_model is FROM_SETTINGS else chat_model
     calibration = load_calibration(settings, embeddings)
+    languages = vector_languages(settings)
     return RagChain(
         retriever=StoreRetriever(
-            store=store, embeddings=embeddings, k=settings.retrieval_k, alpha=settings.hybrid_alpha
+            store=store,
+            embeddings=embeddings,
+            k=settings.retrieval_k,
+            alpha=settings.hybrid_alpha,
+            vector_languages=languages,
         ),
-        extractive=ExtractiveAnswerer(embeddings),
+        extractive=ExtractiveAnswerer(embeddings, vector_languages=languages),
         chat_model=model,
         model_name=settings.llm_model,
         scale=similarity_scale(settings),

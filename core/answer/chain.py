@@ -39,9 +39,10 @@ from core.answer.llm import (
 )
 from core.answer.prompts import ANSWER, CONDENSE, NO_ANSWER, format_passage
 from core.answer.retrieval import StoreRetriever
-from core.answer.text import content_terms, coverage, language_of
+from core.answer.text import content_terms, coverage
 from core.answer.types import AnswerResult, AskEvent, GeneratorKind, Source
 from core.embeddings import SimilarityScale
+from core.language import language_of
 from core.stores.base import SearchFilter
 
 _MAX_HISTORY_TURNS = 6

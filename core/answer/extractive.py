@@ -20,7 +20,13 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from core.answer.citations import neutralize_markers
-from core.answer.text import content_terms, coverage, split_sentences, stemmed_terms
+from core.answer.text import (
+    content_terms,
+    coverage,
+    split_sentences,
+    stemmed_terms,
+)
+from core.language import vectors_read
 
 MODEL_NAME = "extractive"
 # Longest sentence considered: longer "sentences" are usually tables or run-on lists.
@@ -120,9 +126,16 @@ class Candidate:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embeddings: Embeddings, *, max_sentences: int = 2) -> None:
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        *,
+        max_sentences: int = 2,
+        vector_languages: frozenset[str] | None = None,
+    ) -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
+        self.vector_languages = vector_languages  # the embedding model's; None: many
         # Sentence vectors by text: the same passages come back for related questions, and
         # embedding their sentences is most of this answerer's time.
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -172,20 +185,22 @@ class ExtractiveAnswerer:
 
     def rank(self, question: str, passages: Sequence[Document]) -> list[Candidate]:
         """Every statement (or table row) of every passage, best first: 60% meaning
-        (embedding similarity), 30% shared terms with the question, 10% the passage's rank."""
+        (embedding similarity), 30% shared terms with the question, 10% the passage's rank. When
+        the model's vectors mean nothing in the question's language, shared terms take the
+        meaning's share."""
         units = self._units(passages, question)
         if not units:
             return []
-        q_vec = np.asarray(self.embeddings.embed_query(question))
-        similarity = self._embed([text for _, text, _ in units]) @ q_vec
         q_terms = content_terms(question)
+        shared = [coverage(q_terms, content_terms(text)) for _, text, _ in units]
+        if vectors_read(question, self.vector_languages):
+            q_vec = np.asarray(self.embeddings.embed_query(question))
+            meaning = [float(s) for s in self._embed([text for _, text, _ in units]) @ q_vec]
+        else:
+            meaning = shared
         ranked = [
-            Candidate(
-                n=n,
-                sentence=quote,
-                score=0.6 * float(sim) + 0.3 * coverage(q_terms, content_terms(text)) + 0.1 / n,
-            )
-            for (n, text, quote), sim in zip(units, similarity, strict=True)
+            Candidate(n=n, sentence=quote, score=0.6 * sim + 0.3 * terms + 0.1 / n)
+            for (n, _, quote), sim, terms in zip(units, meaning, shared, strict=True)
         ]
         return sorted(ranked, key=lambda c: -c.score)
 

@@ -4,6 +4,8 @@ Documents come back with their scores in metadata (fused, keyword, vector) so th
 judge whether the documents cover the question and how confident the answer may be. Expert
 verdicts on passages arrive as `boosts` (core/learn/boosts.py): score offsets by chunk id,
 weighted by how similar the question is to the one each verdict was given for, and clipped.
+A question in a language the embedding model was not trained on is searched by keywords alone
+(`vector_languages`): its vectors would only add noise to the fused score.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from core.language import vectors_read
 from core.stores.base import Hit, SearchFilter, VectorStore
 
 MAX_BOOST = 0.3
@@ -43,6 +46,7 @@ class StoreRetriever(BaseRetriever):
     alpha: float = 0.5
     filters: SearchFilter | None = None
     boosts: Boosts | None = None
+    vector_languages: frozenset[str] | None = None  # the embedding model's; None: many
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
@@ -55,15 +59,16 @@ class StoreRetriever(BaseRetriever):
         store: VectorStore = self.store
         k = self.k if k is None else k
         boosts = self.boosts
+        alpha = self.alpha if vectors_read(query, self.vector_languages) else 0.0
         # The boosts need the question's vector even when the search is keyword-only.
-        vector = self.embeddings.embed_query(query) if self.alpha > 0 or boosts else []
+        vector = self.embeddings.embed_query(query) if alpha > 0 or boosts else []
         # Fetch a few extra so a promoted passage just below the cut can move up.
         extra = 3 if boosts else 0
         hits = store.search(
             query,
-            vector if self.alpha > 0 else [],
+            vector if alpha > 0 else [],
             k=k + extra,
-            alpha=self.alpha,
+            alpha=alpha,
             filters=self.filters,
         )
         if boosts:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import snowballstemmer
 
 from core.answer.citations import LEADING_MARKERS
+from core.language import HANGUL
 
 # A full stop ends a sentence unless it ends an initial ("Nicholas E. Golovin", "U.S. Army")
 # or a title ("Dr. Smith"): cut there, the answer was "...headed by Nicholas E."
@@ -22,7 +23,6 @@ _SENTENCE_END = re.compile(
     r"(?<!\s(?:Mrs|Gen|Col|Rev|Sgt|Fig|Gov|Sen)\.)\s+|\n{2,}|\n(?=[-*•]\s)"
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # words; an underscore separates ("hotel_per_night")
-HANGUL = re.compile(r"[\uac00-\ud7a3]")  # a Hangul syllable
 _STOP_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
@@ -32,15 +32,6 @@ _STOP_WORDS = frozenset(
     they this those through to too under until up very was we were what when where which while
     who whom why will with would you your yours""".split()
 )
-
-
-def language_of(text: str) -> str | None:
-    """ "ko" when at least a third of the letters are Hangul, else None (unknown: the
-    documents' configured language applies). Korean is the one language Loupe ships
-    calibrations for besides English, and the only one told apart here."""
-    letters = [ch for ch in text if ch.isalpha()]
-    hangul = sum(1 for ch in letters if HANGUL.match(ch))
-    return "ko" if letters and hangul * 3 >= len(letters) else None
 
 
 def split_sentences(text: str) -> list[str]:

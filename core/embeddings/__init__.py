@@ -225,16 +225,20 @@ class SimilarityScale:
 
 @dataclass(frozen=True)
 class EmbeddingBackend:
-    """A swappable embedding model: how to build it, and where its similarities fall."""
+    """A swappable embedding model: how to build it, where its similarities fall, and the
+    languages it was trained on (None: many), outside which its vectors carry no meaning."""
 
     build: Callable[[Settings], Embeddings]
     scale: SimilarityScale
+    languages: frozenset[str] | None = None
 
 
 # Every `LOUPE_EMBEDDINGS` value, registered like any other (a test checks this against the
 # config's choices): built-ins are not special.
 EMBEDDINGS: dict[str, EmbeddingBackend] = {
-    "minilm": EmbeddingBackend(_bundled_minilm, SimilarityScale(0.20, 0.70)),
+    "minilm": EmbeddingBackend(
+        _bundled_minilm, SimilarityScale(0.20, 0.70), languages=frozenset({"en"})
+    ),
     "e5": EmbeddingBackend(_bundled_e5, SimilarityScale(0.78, 0.92)),
     "openai": EmbeddingBackend(_openai, SimilarityScale(0.15, 0.60)),
     "sentence-transformers": EmbeddingBackend(_sentence_transformers, SimilarityScale(0.20, 0.70)),
@@ -249,6 +253,12 @@ def similarity_scale(settings: Settings) -> SimilarityScale:
         unrelated = settings.min_vector_similarity - 0.1 * width
         return SimilarityScale(unrelated, unrelated + width)
     return scale
+
+
+def vector_languages(settings: Settings) -> frozenset[str] | None:
+    """The languages the configured model's vectors mean something in (None: many). A
+    sentence-transformers or OpenAI model is taken to be multilingual: the user chose it."""
+    return EMBEDDINGS[settings.embeddings].languages
 
 
 def embedding_key(settings: Settings) -> str:

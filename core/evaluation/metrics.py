@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.answer.text import HANGUL
+from core.language import HANGUL
 
 Relevance = Mapping[str, float]
 
@@ -71,8 +71,16 @@ def hit_at_k(ranked: Sequence[str], relevance: Relevance, k: int) -> float:
     return 1.0 if _relevant(relevance).intersection(ranked[:k]) else 0.0
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lowercase, drop punctuation, drop articles, collapse whitespace."""
+# KorQuAD 1.0's official evaluation script (built on SQuAD's) first turns these marks into
+# spaces: Korean text quotes titles as 《포브스》 and 〈…〉, which SQuAD's ASCII punctuation misses.
+_KORQUAD_MARKS = str.maketrans({ch: " " for ch in "'\"《》<>〈〉()‘’"})
+
+
+def normalize_answer(text: str, *, korean: bool = False) -> str:
+    """SQuAD normalisation: lowercase, drop punctuation, drop articles, collapse whitespace;
+    `korean`: KorQuAD's, which first turns its quote and bracket marks into spaces."""
+    if korean:
+        text = text.translate(_KORQUAD_MARKS)
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
@@ -104,17 +112,20 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
 def contains_answer(prediction: str, golds: Sequence[str]) -> float:
     """1 when a normalised gold answer appears inside the normalised prediction as whole
     words: the fair measure for answerers that quote whole sentences, where EM is 0 by
-    construction. A Korean answer may end inside a word, since particles and endings attach
-    to it ("패배" in "패배하게", "개골산" in "개골산(皆骨山)"), but must start one."""
-    normalised = f" {normalize_answer(prediction)} "
+    construction. In an answer with Korean in it (normalised as KorQuAD does) a gold answer
+    must start a word but may have a particle or ending attached ("패배" in "패배하게",
+    "포브스" in "《포브스》는", "Worldwide Associates Inc" in "Worldwide Associates Inc.의")."""
+    korean = HANGUL.search(prediction) is not None
+    normalised = f" {normalize_answer(prediction, korean=korean)} "
 
     def found(gold: str) -> bool:
-        needle = f" {gold}" if HANGUL.match(gold[-1]) else f" {gold} "
-        return needle in normalised
+        if not korean:
+            return f" {gold} " in normalised
+        after = "" if HANGUL.match(gold[-1]) else r"(?=[\s\uac00-\ud7a3])"
+        return re.search(rf"(?<= ){re.escape(gold)}{after}", normalised) is not None
 
-    return max(
-        (float(found(normalize_answer(g))) for g in golds if normalize_answer(g)), default=0.0
-    )
+    normalised_golds = [normalize_answer(g, korean=korean) for g in golds]
+    return max((float(found(g)) for g in normalised_golds if g), default=0.0)
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:

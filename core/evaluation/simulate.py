@@ -41,6 +41,7 @@ EXPERT = Actor("simulated-expert", Role.expert)
 class Outcome:
     """One question's first place before and after, and whether its gold was retrieved."""
 
+    question_id: str
     taught: bool
     before: bool
     after: bool
@@ -69,6 +70,8 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             else round(100 * (after - before), 2),
             "misses_fixed": sum(1 for o in rows if o.after and not o.before),
             "hits_broken": sum(1 for o in rows if o.before and not o.after),
+            # Which ones, so a broken hit can be looked up in the dataset.
+            "broken_ids": [o.question_id for o in rows if o.before and not o.after],
         }
 
     return {
@@ -136,6 +139,7 @@ def simulate_squad(
                 again = _replay(loupe, q.question)
                 outcomes.append(
                     Outcome(
+                        question_id=q.id,
                         taught=i % 2 == 0,
                         before=_first_is_gold(result.sources, gold),
                         after=_first_is_gold(again.sources, gold),
@@ -216,6 +220,7 @@ def simulate_beir(
                 again = [hit.chunk.document_id for hit in search(query_id, text)]
                 outcomes.append(
                     Outcome(
+                        question_id=query_id,
                         taught=i % 2 == 0,
                         before=bool(ranked) and ranked[0] in gold,
                         after=bool(again) and again[0] in gold,

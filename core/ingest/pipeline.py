@@ -404,12 +404,7 @@ class Ingestor:
             report("parse")
             loaded = load_bytes(name, data, zip_limits=self.limits.zip)
             pages = loaded.pages
-            drafts = chunk_sections(
-                loaded.sections,
-                size=self.chunking.size,
-                overlap=self.chunking.overlap,
-                length=self.chunking.length,
-            )
+            drafts = chunk_sections(loaded.sections, self.chunking)
             del loaded  # the drafts hold the text now: a large file's text is kept only once
             if not drafts:
                 raise LoaderError("No text was found in this file.")

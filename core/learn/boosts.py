@@ -4,9 +4,12 @@ A verdict moves a passage's fused score by a small offset: up for "supports", do
 not support". A verdict was given for one question, and a passage wrong for that question may be
 another question's gold passage, so a verdict counts only for questions like the one it was
 given for: its weight is a ramp on the cosine similarity of the new (standalone) question and
-the verdict's question, 0 up to `SIMILAR_FROM`, 1 from `SAME_FROM`, linear between. For a hit:
+the verdict's question, 0 up to `SIMILAR_FROM`, 1 from `SAME_FROM`, linear between. And only the
+verdicts of the judged question closest to the new one count (with any judged question within
+`NEAREST_MARGIN` of it): what experts said about this very question is the evidence, and a
+near-twin question with another answer does not outvote it. For a hit:
 
-    offset = Σ delta × decay(age) × ramp(cos(query, verdict question))
+    offset = Σ delta × decay(age) × ramp(cos(query, verdict question)), over the nearest questions
 
 Each person's newest verdict on a citation is the one that counts (changing your mind replaces
 the old verdict, it does not add to it); offsets halve every `BOOST_HALF_LIFE_DAYS`, so old
@@ -36,6 +39,11 @@ BOOST_HALF_LIFE_DAYS = 90.0
 # neighbour above 0.7, 17% above 0.85), and a ramp from 0.7 let one query's verdicts break
 # another's hits (bench/FINDINGS.md, feedback section).
 SIMILAR_FROM, SAME_FROM = 0.85, 0.95
+# Judged questions whose cosine to the new question is within this of the closest one's count
+# with it. ArguAna has near-twin queries (cosine >= 0.95) with different gold passages: when
+# every twin's verdicts counted in full, a twin's "does not support" cancelled a query's own
+# "supports" and the twin's gold overtook it (3 taught hits broken, bench/FINDINGS.md).
+NEAREST_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -67,33 +75,36 @@ class Boosts(Mapping[str, float]):
     new question."""
 
     def __init__(self, verdicts: Iterable[PassageVerdict], now: datetime) -> None:
-        deltas: dict[str, list[float]] = {}
-        vectors: dict[str, list[Sequence[float]]] = {}
+        rows: dict[str, list[int]] = {}
+        deltas: list[float] = []
+        vectors: list[Sequence[float]] = []
         for v in verdicts:
             delta = SUPPORT_BOOST if v.verdict == Verdict.supports else UNSUPPORT_PENALTY
-            deltas.setdefault(v.chunk_id, []).append(delta * decay(v.at, now))
-            vectors.setdefault(v.chunk_id, []).append(v.question_vector)
-        self._deltas = {c: np.asarray(d, dtype=np.float32) for c, d in deltas.items()}
-        self._vectors = {c: np.asarray(vectors[c], dtype=np.float32) for c in deltas}
+            rows.setdefault(v.chunk_id, []).append(len(deltas))
+            deltas.append(delta * decay(v.at, now))
+            vectors.append(v.question_vector)
+        self._rows = {c: np.asarray(r, dtype=np.intp) for c, r in rows.items()}
+        self._deltas = np.asarray(deltas, dtype=np.float32)
+        matrix = np.asarray(vectors, dtype=np.float32) if vectors else np.zeros((0, 1))
+        norms = np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        self._questions = matrix / norms  # one row per verdict: its question, unit length
 
     def __getitem__(self, chunk_id: str) -> float:
-        return float(self._deltas[chunk_id].sum())
+        return float(self._deltas[self._rows[chunk_id]].sum())
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._deltas)
+        return iter(self._rows)
 
     def __len__(self) -> int:
-        return len(self._deltas)
+        return len(self._rows)
 
     def offsets(self, query_vector: Sequence[float], chunk_ids: Iterable[str]) -> dict[str, float]:
         """Chunk id → score offset for this question (unclipped; the retriever clips)."""
+        wanted = [c for c in chunk_ids if c in self._rows]
+        if not wanted:
+            return {}
         query = np.asarray(query_vector, dtype=np.float32)
-        query = query / (np.linalg.norm(query) or 1.0)
-        out: dict[str, float] = {}
-        for chunk in chunk_ids:
-            if chunk not in self._deltas:
-                continue
-            vectors = self._vectors[chunk]
-            cosine = vectors @ query / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
-            out[chunk] = float((self._deltas[chunk] * similarity_weight(cosine)).sum())
-        return out
+        cosine = self._questions @ (query / (np.linalg.norm(query) or 1.0))
+        weight = similarity_weight(cosine) * (cosine >= cosine.max() - NEAREST_MARGIN)
+        weighted = self._deltas * weight
+        return {c: float(weighted[self._rows[c]].sum()) for c in wanted}

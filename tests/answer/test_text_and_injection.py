@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from core.answer.injection import looks_like_instructions
-from core.answer.text import content_terms, coverage, language_of, split_sentences
+from core.answer.text import content_terms, coverage, split_sentences
+from core.language import language_of
 from core.stores.keywords import keyword_text
 
 # split_sentences ------------------------------------------------------------------------------

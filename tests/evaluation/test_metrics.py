@@ -144,3 +144,20 @@ def test_a_korean_gold_answer_may_take_a_particle_but_must_start_a_word() -> Non
     assert contains_answer("겨울에는 개골산(皆骨山 바위 뼈 산)으로 불렸다.", ["개골산"]) == 1.0
     assert contains_answer("금강산이라 불리며", ["강산"]) == 0.0  # inside a word, not its start
     assert contains_answer("The ratio is 2:1 overall.", ["2:1 over"]) == 0.0  # English unchanged
+
+
+def test_a_korean_answer_is_normalised_as_korquad_scores_it() -> None:
+    # KorQuAD's official script turns 《》〈〉 and quotes into spaces; SQuAD's ASCII punctuation
+    # left "《포브스》는" unmatched. A gold ending in Latin letters may take a particle too.
+    assert contains_answer("미국의 경제 전문지 《포브스》는 보도했다.", ["포브스"]) == 1.0
+    assert (
+        contains_answer(
+            "그는 Worldwide Associates Inc.의 회장이 되었다.", ["Worldwide Associates Inc"]
+        )
+        == 1.0
+    )
+    assert contains_answer("길이로 약 45~46cm를 가리킨다.", ["45~46cm"]) == 1.0
+    assert contains_answer("길이로 약 45~46cms를 가리킨다.", ["45~46cm"]) == 0.0
+    assert (
+        contains_answer("He wrote ‘Forbes’ and more.", ["Forbes"]) == 0.0
+    )  # English: SQuAD's rule

@@ -176,3 +176,25 @@ def test_a_verdict_carries_to_a_rewording_not_to_another_question_on_the_topic()
     boosts = Boosts([PassageVerdict("c", Verdict.does_not_support, now, at(1.0))], now)
     assert boosts.offsets(at(0.97), ["c"])["c"] == pytest.approx(-0.15)  # a rewording
     assert boosts.offsets(at(0.80), ["c"])["c"] == 0.0  # same debate, another argument
+
+
+def test_a_verdict_for_this_very_question_is_not_outvoted_by_a_near_twin() -> None:
+    # ArguAna has near-twin queries (cosine >= 0.95) with different gold passages. Query A's
+    # expert said its first passage g supports it; twin B's expert said g does not support B
+    # and h does. Counting both in full cancelled A's own verdict and put B's gold first for A.
+    def at(cosine: float) -> list[float]:
+        return [cosine, math.sqrt(1 - cosine**2)]
+
+    now = datetime.now(UTC)
+    boosts = Boosts(
+        [
+            PassageVerdict("g", Verdict.supports, now, at(1.0)),
+            PassageVerdict("g", Verdict.does_not_support, now, at(0.96)),
+            PassageVerdict("h", Verdict.supports, now, at(0.96)),
+        ],
+        now,
+    )
+    assert boosts.offsets(at(1.0), ["g", "h"]) == pytest.approx({"g": 0.15, "h": 0.0})
+    # B itself is judged by B's verdicts, and a question between the two by both.
+    assert boosts.offsets(at(0.96), ["g", "h"]) == pytest.approx({"g": -0.15, "h": 0.15})
+    assert boosts.offsets(at(0.99), ["g", "h"]) == pytest.approx({"g": 0.0, "h": 0.15})
