@@ -46,6 +46,9 @@ class Outcome:
     before: bool
     after: bool
     gold_retrieved_before: bool
+    # The first passage after is not gold but a word-for-word copy of a gold document: ArguAna
+    # repeats whole debates under two ids, queries and counter-arguments alike.
+    after_is_copy: bool = False
 
 
 def _share(count: int, total: int) -> float | None:
@@ -70,6 +73,9 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             else round(100 * (after - before), 2),
             "misses_fixed": sum(1 for o in rows if o.after and not o.before),
             "hits_broken": sum(1 for o in rows if o.before and not o.after),
+            "hits_broken_to_a_copy": sum(
+                1 for o in rows if o.before and not o.after and o.after_is_copy
+            ),
             # Which ones, so a broken hit can be looked up in the dataset.
             "broken_ids": [o.question_id for o in rows if o.before and not o.after],
         }
@@ -216,8 +222,13 @@ def simulate_beir(
                 if progress:
                     progress("search", i + 1, len(items))
             retriever.boosts = Boosts(verdicts, now)
+
+            def same_text(doc: str) -> str:
+                return " ".join(dataset.corpus[doc].text.split()).lower()
+
             for i, ((query_id, text), (ranked, gold)) in enumerate(zip(items, first, strict=True)):
                 again = [hit.chunk.document_id for hit in search(query_id, text)]
+                gold_texts = {same_text(d) for d in gold if d in dataset.corpus}
                 outcomes.append(
                     Outcome(
                         question_id=query_id,
@@ -225,6 +236,7 @@ def simulate_beir(
                         before=bool(ranked) and ranked[0] in gold,
                         after=bool(again) and again[0] in gold,
                         gold_retrieved_before=any(d in gold for d in ranked),
+                        after_is_copy=bool(again) and same_text(again[0]) in gold_texts,
                     )
                 )
         finally:
@@ -265,6 +277,8 @@ def run_simulated_verdicts(
             "do not). Untouched half: nobody judged them.",
             "hit@1: the first passage is gold. share_fixed: of the taught questions whose gold "
             "passage was retrieved but not first, how many now have it first.",
+            "hits_broken_to_a_copy: broken hits whose new first passage is a word-for-word copy "
+            "of a gold document under another id (ArguAna repeats whole debates).",
         ],
         started=started,
     )

@@ -41,3 +41,35 @@ def test_a_query_finding_itself_is_not_a_hit_nor_judged(tmp_path: Path) -> None:
     assert round(before) >= 3
     assert taught["hits_broken"] == 0
     assert taught["hit@1_after"] >= taught["hit@1_before"]
+
+
+def test_a_hit_broken_by_a_twin_query_with_a_copied_gold_is_told_apart(tmp_path: Path) -> None:
+    # ArguAna repeats whole debates under two ids: the same query text twice, each with its
+    # own copy of the same counter-argument as gold. One ranking cannot put both copies first,
+    # so teaching both twins breaks one hit, to a word-for-word copy of its gold document.
+    argument = "Zoos protect endangered species and pay for conservation in the wild."
+    corpus = {
+        "zoo-con": ("Zoos", argument),
+        "zoo-con-copy": ("Zoos", argument),
+        "tides": DOCS["tides"],
+        "bread": DOCS["bread"],
+        "chess": DOCS["chess"],
+    }
+    question = "Zoos should be banned because animals suffer in captivity."
+    queries = {"q-zoo": question, "q-tides": QUERIES["q-tides"], "q-zoo-copy": question}
+    qrels = [("q-zoo", "zoo-con"), ("q-tides", "tides"), ("q-zoo-copy", "zoo-con-copy")]
+    folder = tmp_path / "beir"
+    folder.mkdir()
+    with gzip.open(folder / "corpus.jsonl.gz", "wt", encoding="utf-8") as f:
+        for doc_id, (title, text) in corpus.items():
+            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with gzip.open(folder / "queries.jsonl.gz", "wt", encoding="utf-8") as f:
+        for query_id, text in queries.items():
+            f.write(json.dumps({"_id": query_id, "text": text}) + "\n")
+    lines = [f"{q}\t{d}\t1" for q, d in qrels]
+    (folder / "qrels-test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines))
+
+    taught = simulate_beir(folder, settings_for(tmp_path / "data"))["taught"]
+    assert taught["questions"] == 2  # the two twins (positions 0 and 2)
+    assert taught["hits_broken"] == taught["hits_broken_to_a_copy"] == 1
+    assert taught["misses_fixed"] == 1  # the other twin
