@@ -50,16 +50,20 @@ def _heading_titles(doc: Document) -> set[str]:
     return {part.strip().lower() for part in str(heading or "").split(" > ") if part.strip()}
 
 
-def _statement(sentence: str, headings: set[str]) -> str | None:
+def _statement(sentence: str, headings: set[str], *, starts_line: bool = True) -> str | None:
     """The sentence without leading heading lines (Markdown "#", a title of the passage's
     heading path, or a short unpunctuated line followed by more), or None when what is left is
-    no statement (too short or long, or a question: FAQ entries ask rather than answer)."""
+    no statement (too short or long, or a question: FAQ entries ask rather than answer). A
+    sentence that starts mid-line (after another one's full stop) opens with no heading: its
+    short first line is the rest of a hard-wrapped line, and dropping it lost "배우자의 건강검진
+    비용은 50%를" from "...50%를\n회사가 지원합니다."."""
     lines = [line.strip() for line in sentence.strip().splitlines() if line.strip()]
     while lines and (
         lines[0].startswith("#")
         or lines[0].lower() in headings
         or (
-            len(lines) > 1
+            starts_line
+            and len(lines) > 1
             and len(lines[0].split()) <= _HEADING_WORDS
             and not lines[0].endswith(_END_PUNCTUATION)
         )
@@ -176,8 +180,12 @@ class ExtractiveAnswerer:
                         units.append((n, full, _row_answer(row, q_terms, q_stems, column_stems)))
                 continue
             headings = _heading_titles(doc)
+            offset = 0
             for sentence in split_sentences(text):
-                statement = _statement(sentence, headings)
+                at = text.find(sentence[:40], offset)
+                starts_line = at <= 0 or text[at - 1] == "\n"
+                offset = max(at, offset)
+                statement = _statement(sentence, headings, starts_line=starts_line)
                 if statement and statement.lower() not in seen:
                     seen.add(statement.lower())
                     units.append((n, statement, statement))
