@@ -13,19 +13,28 @@ from core.evaluation.simulate import simulate_beir
 from tests.evaluation.test_eval import DOCS, QRELS, QUERIES, settings_for
 
 
-def write_arguana_like(folder: Path) -> Path:
+def write_beir(
+    folder: Path,
+    corpus: dict[str, tuple[str, str]],
+    queries: dict[str, str],
+    qrels: list[tuple[str, str, int]],
+) -> Path:
     folder.mkdir(parents=True)
-    corpus = {**{d: v for d, v in DOCS.items() if d != "q-tea"}}
-    corpus |= {q: (f"Question {q}", text) for q, text in QUERIES.items()}  # queries are documents
     with gzip.open(folder / "corpus.jsonl.gz", "wt", encoding="utf-8") as f:
         for doc_id, (title, text) in corpus.items():
             f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
     with gzip.open(folder / "queries.jsonl.gz", "wt", encoding="utf-8") as f:
-        for query_id, text in QUERIES.items():
+        for query_id, text in queries.items():
             f.write(json.dumps({"_id": query_id, "text": text}) + "\n")
-    lines = [f"{q}\t{d}\t{g}" for q, d, g in QRELS]
+    lines = [f"{q}\t{d}\t{g}" for q, d, g in qrels]
     (folder / "qrels-test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines))
     return folder
+
+
+def write_arguana_like(folder: Path) -> Path:
+    corpus = {**{d: v for d, v in DOCS.items() if d != "q-tea"}}
+    corpus |= {q: (f"Question {q}", text) for q, text in QUERIES.items()}  # queries are documents
+    return write_beir(folder, corpus, QUERIES, QRELS)
 
 
 def test_a_query_finding_itself_is_not_a_hit_nor_judged(tmp_path: Path) -> None:
@@ -57,17 +66,8 @@ def test_a_hit_broken_by_a_twin_query_with_a_copied_gold_is_told_apart(tmp_path:
     }
     question = "Zoos should be banned because animals suffer in captivity."
     queries = {"q-zoo": question, "q-tides": QUERIES["q-tides"], "q-zoo-copy": question}
-    qrels = [("q-zoo", "zoo-con"), ("q-tides", "tides"), ("q-zoo-copy", "zoo-con-copy")]
-    folder = tmp_path / "beir"
-    folder.mkdir()
-    with gzip.open(folder / "corpus.jsonl.gz", "wt", encoding="utf-8") as f:
-        for doc_id, (title, text) in corpus.items():
-            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    with gzip.open(folder / "queries.jsonl.gz", "wt", encoding="utf-8") as f:
-        for query_id, text in queries.items():
-            f.write(json.dumps({"_id": query_id, "text": text}) + "\n")
-    lines = [f"{q}\t{d}\t1" for q, d in qrels]
-    (folder / "qrels-test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines))
+    qrels = [("q-zoo", "zoo-con", 1), ("q-tides", "tides", 1), ("q-zoo-copy", "zoo-con-copy", 1)]
+    folder = write_beir(tmp_path / "beir", corpus, queries, qrels)
 
     taught = simulate_beir(folder, settings_for(tmp_path / "data"))["taught"]
     assert taught["questions"] == 2  # the two twins (positions 0 and 2)
