@@ -208,6 +208,10 @@ CORE_MESSAGES = (
         "leads, not as an answer."
     ),
     N_("Withheld: P(right) {score} is below the answer threshold {threshold}."),
+    N_(
+        "The language model failed ({error}). The answer extracted instead was withheld: "
+        "P(right) {score} is below the answer threshold {threshold}."
+    ),
     N_("The answer was cut off at the model's length limit."),
     N_("{description} ({value}) raises it."),
     N_("{description} ({value}) lowers it."),

@@ -271,11 +271,17 @@ class RagChain:
         if withheld:
             if generator == "llm":
                 yield AskEvent("reset")
-            answer, cited, generator = NOT_COVERED, [], "none"
-            notice = (
-                f"Withheld: P(right) {confidence.score:.0%} is below the answer threshold "
-                f"{threshold:.0%}."
+            withheld_because = (
+                f"P(right) {confidence.score:.0%} is below the answer threshold {threshold:.0%}."
             )
+            # A withheld fallback still says the model failed: that is what to fix first.
+            notice = (
+                f"The language model failed ({failure}). The answer extracted instead was "
+                f"withheld: {withheld_because}"
+                if generator == "fallback" and (failure := usage.get("failure"))
+                else f"Withheld: {withheld_because}"
+            )
+            answer, cited, generator = NOT_COVERED, [], "none"
         if generator != "llm":
             yield from _words(answer)
         sources = [
@@ -344,10 +350,9 @@ class RagChain:
             # what is left of the budget.
             breaker.record(ok=False)
             text, scores = self._extractive(question, passages)
-            notice = _fallback_notice(
-                f"{describe(condense_failure)}, while rewriting the follow-up question"
-            )
-            return text, "fallback", notice, {"extractive": scores}, None
+            failure = f"{describe(condense_failure)}, while rewriting the follow-up question"
+            details = {"extractive": scores, "failure": failure}
+            return text, "fallback", _fallback_notice(failure), details, None
         if cooldown := breaker.open_for():
             text, scores = self._extractive(question, passages)
             notice = (
@@ -355,7 +360,8 @@ class RagChain:
                 f"questions, so it is not asked for the next {cooldown:.0f} s. "
                 "This answer was extracted from the passages instead."
             )
-            return text, "fallback", notice, {"extractive": scores}, None
+            failure = f"on the last {breaker.consecutive_failures} questions"
+            return text, "fallback", notice, {"extractive": scores, "failure": failure}, None
 
         context = "\n\n".join(
             format_passage(n, p.metadata["document"], p.metadata.get("page"), p.page_content)
@@ -394,7 +400,7 @@ class RagChain:
             if streamed:
                 yield AskEvent("reset")
             text, scores = self._extractive(question, passages)
-            details = {**dict(usage or {}), "extractive": scores}
+            details = {**dict(usage or {}), "extractive": scores, "failure": describe(exc)}
             return text, "fallback", _fallback_notice(describe(exc)), details, None
         breaker.record(ok=True)
         flag: str | None = None

@@ -246,6 +246,22 @@ def test_llm_failing_before_any_token_falls_back(chain_with: ChainFactory) -> No
     assert source_for(result, "eiffel").cited
 
 
+def test_a_withheld_fallback_still_says_the_model_failed(chain_with: ChainFactory) -> None:
+    # The extracted answer fell below the threshold and the notice said only "Withheld: ...":
+    # the failing model, the first thing to fix, went unmentioned.
+    chain = chain_with(BrokenChatModel())
+    chain.threshold = 1.0  # nothing reaches it: the extracted answer is withheld
+    _, result = ask(chain, TOWER_QUESTION)
+    assert result.generator == "none"
+    assert result.notice and result.notice.startswith("The language model failed (")
+    assert "ConnectionError" in result.notice and "withheld: P(right)" in result.notice
+    # The notice is one catalogued message, so the Korean UI translates it whole.
+    from i18n import core_text, using
+
+    with using("ko"):
+        assert core_text(result.notice).startswith("언어 모델에 오류가 발생했습니다(")
+
+
 def test_llm_failing_mid_stream_resets_then_answers_extractively(chain_with: ChainFactory) -> None:
     model = BrokenChatModel(tokens=["The ", "tower ", "is "])
     events, result = ask(chain_with(model), TOWER_QUESTION)
