@@ -351,7 +351,7 @@ class RagChain:
             breaker.record(ok=False)
             text, scores = self._extractive(question, passages)
             failure = f"{describe(condense_failure)}, while rewriting the follow-up question"
-            details = {"extractive": scores, "failure": failure}
+            details: dict[str, Any] = {"extractive": scores, "failure": failure}
             return text, "fallback", _fallback_notice(failure), details, None
         if cooldown := breaker.open_for():
             text, scores = self._extractive(question, passages)
@@ -400,7 +400,11 @@ class RagChain:
             if streamed:
                 yield AskEvent("reset")
             text, scores = self._extractive(question, passages)
-            details = {**dict(usage or {}), "extractive": scores, "failure": describe(exc)}
+            details = {
+                **dict(usage or {}),
+                "extractive": scores,
+                "failure": describe(exc),
+            }
             return text, "fallback", _fallback_notice(describe(exc)), details, None
         breaker.record(ok=True)
         flag: str | None = None
