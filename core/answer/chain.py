@@ -400,12 +400,9 @@ class RagChain:
             if streamed:
                 yield AskEvent("reset")
             text, scores = self._extractive(question, passages)
-            details = {
-                **dict(usage or {}),
-                "extractive": scores,
-                "failure": describe(exc),
-            }
-            return text, "fallback", _fallback_notice(describe(exc)), details, None
+            failure = describe(exc)
+            details = {**dict(usage or {}), "extractive": scores, "failure": failure}
+            return text, "fallback", _fallback_notice(failure), details, None
         breaker.record(ok=True)
         flag: str | None = None
         if finish == "length":

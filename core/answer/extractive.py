@@ -20,12 +20,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from core.answer.citations import neutralize_markers
-from core.answer.text import (
-    content_terms,
-    coverage,
-    split_sentences,
-    stemmed_terms,
-)
+from core.answer.text import content_terms, coverage, split_sentences, stemmed_terms
 from core.language import vectors_read
 
 MODEL_NAME = "extractive"

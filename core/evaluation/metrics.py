@@ -121,7 +121,7 @@ def contains_answer(prediction: str, golds: Sequence[str]) -> float:
     def found(gold: str) -> bool:
         if not korean:
             return f" {gold} " in normalised
-        after = "" if HANGUL.match(gold[-1]) else r"(?=[\s\uac00-\ud7a3])"
+        after = "" if HANGUL.match(gold[-1]) else rf"(?=\s|{HANGUL.pattern})"
         return re.search(rf"(?<= ){re.escape(gold)}{after}", normalised) is not None
 
     normalised_golds = [normalize_answer(g, korean=korean) for g in golds]

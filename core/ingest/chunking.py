@@ -85,14 +85,19 @@ def chunk_plan(settings: Settings, embeddings: Any) -> ChunkPlan:
         length=length,
         unit="tokens",
         languages=languages,
+        # LOUPE_CHUNK_OVERLAP counts the model's tokens, so it does not apply here.
         unread=None
         if languages is None
-        else ChunkPlan(CHARACTER_CHUNK, CHARACTER_CHUNK * 15 // 100),
+        else ChunkPlan(CHARACTER_CHUNK, _default_overlap(CHARACTER_CHUNK)),
     )
 
 
+def _default_overlap(size: int) -> int:
+    return size * 15 // 100
+
+
 def _plan(size: int, settings: Settings, **fields: Any) -> ChunkPlan:
-    overlap = size * 15 // 100 if settings.chunk_overlap is None else settings.chunk_overlap
+    overlap = _default_overlap(size) if settings.chunk_overlap is None else settings.chunk_overlap
     return ChunkPlan(size=size, overlap=min(overlap, size - 1), **fields)
 
 

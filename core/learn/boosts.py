@@ -40,9 +40,9 @@ BOOST_HALF_LIFE_DAYS = 90.0
 # another's hits (bench/FINDINGS.md, feedback section).
 SIMILAR_FROM, SAME_FROM = 0.85, 0.95
 # Judged questions whose cosine to the new question is within this of the closest one's count
-# with it. ArguAna has near-twin queries (cosine >= 0.95) with different gold passages: when
-# every twin's verdicts counted in full, a twin's "does not support" cancelled a query's own
-# "supports" and the twin's gold overtook it (3 taught hits broken, bench/FINDINGS.md).
+# with it: a near twin (cosine 0.95-0.98) judged with another gold passage does not cancel this
+# very question's own "supports". (ArguAna's broken hits turned out to be identical twins,
+# which no rule can tell apart; bench/FINDINGS.md.)
 NEAREST_MARGIN = 0.02
 
 
